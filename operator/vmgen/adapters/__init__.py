@@ -1,0 +1,1 @@
+"""The only modules that import Azure, asyncssh, pypsrp and the Kubernetes client."""

@@ -1,0 +1,75 @@
+"""The ports the workflow drives. Adapters implement them; unit tests use small fakes.
+
+Every method raises only errors from `vmgen.domain.errors` (adapters translate SDK exceptions
+through the classification table there), so the workflow never sees an SDK type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from vmgen.domain import model
+
+
+@dataclass(frozen=True)
+class AzureCredentials:
+    """A service principal read from the resource's secret. Absent: the operator's own identity."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+
+
+class Compute(Protocol):
+    """Azure Compute for one credential (one per reconcile; closed by its factory)."""
+
+    async def observe(self, vm: model.VmRef) -> model.VmObservation | None:
+        """GET the VM with its instance view; None when Azure says ResourceNotFound."""
+
+    async def begin_deallocate(self, vm: model.VmRef) -> model.ContinuationToken:
+        """Start the deallocate LRO and return its continuation token without waiting."""
+
+    async def wait_deallocate(self, vm: model.VmRef, token: model.ContinuationToken) -> None:
+        """Resume the LRO from `token` and wait until it succeeds (raises if it failed)."""
+
+    async def generalize(self, vm: model.VmRef) -> None:
+        """POST generalize (synchronous)."""
+
+    async def read_host_keys(self, vm: model.VmRef) -> tuple[str, ...]:
+        """The guest's SSH host public keys, read through Run Command (an authenticated channel)."""
+
+
+class ComputeFactory(Protocol):
+    def __call__(self, credentials: AzureCredentials | None) -> Compute: ...
+
+
+class Deprovisioner(Protocol):
+    async def deprovision(self, target: model.SshTarget, *, delete_user: bool, timeout: float) -> str:
+        """Run `waagent -deprovision[+user] -force` over SSH with verified host keys; returns output.
+
+        Raises HostKeyMismatch / AuthenticationRefused (permanent, nothing ran), GuestUnreachable
+        (transient, nothing ran), DeprovisionOutcomeUnknown (the command may have started and the
+        connection was lost before its exit status came back)."""
+
+    async def accepts_logins(self, target: model.SshTarget) -> bool:
+        """Whether the guest still completes an SSH login (used to judge an uncertain outcome)."""
+
+
+class SecretReader(Protocol):
+    async def read(self, namespace: str, name: str) -> Mapping[str, bytes]:
+        """Decoded data of a Secret; raises SecretNotFound."""
+
+
+class VmLocks(Protocol):
+    async def acquire(self, vm: model.VmResourceId, holder: str) -> str | None:
+        """Claim the VM for `holder` (namespace/name). None on success, else the current holder."""
+
+    async def release(self, vm: model.VmResourceId, holder: str) -> None:
+        """Give up the claim if `holder` holds it."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
