@@ -68,3 +68,11 @@ class SshTarget:
     private_key: bytes = field(repr=False)
     host_keys: tuple[str, ...]
     """OpenSSH public keys (`ssh-ed25519 AAAA...`) the server must present one of."""
+
+
+@dataclass(frozen=True)
+class ScriptOutput:
+    """What Run Command returned (Azure reports stdout and stderr, not an exit code)."""
+
+    stdout: str
+    stderr: str

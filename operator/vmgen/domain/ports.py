@@ -38,8 +38,11 @@ class Compute(Protocol):
     async def generalize(self, vm: model.VmRef) -> None:
         """POST generalize (synchronous)."""
 
-    async def read_host_keys(self, vm: model.VmRef) -> tuple[str, ...]:
-        """The guest's SSH host public keys, read through Run Command (an authenticated channel)."""
+    async def run_shell_script(self, vm: model.VmRef, script: str) -> model.ScriptOutput:
+        """Run a read-only script through Run Command (RunShellScript), an authenticated channel.
+
+        Used to read the guest's SSH host keys before connecting and to verify deprovision's effects
+        after an uncertain outcome; never to deprovision (the agent kills its own runner)."""
 
 
 class ComputeFactory(Protocol):

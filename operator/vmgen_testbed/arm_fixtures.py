@@ -1,0 +1,1 @@
+"""pytest fixtures for the arm part of the testbed."""

@@ -1,0 +1,1 @@
+"""pytest fixtures for the kube part of the testbed."""

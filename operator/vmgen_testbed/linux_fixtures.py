@@ -1,0 +1,1 @@
+"""pytest fixtures for the linux part of the testbed."""
