@@ -1,0 +1,117 @@
+"""Benchmark: apply-to-Ready for 1 VM and for 20 VMs at once, ARM requests per VM, operator peak memory.
+
+Runs the operator as its own `vmgen run` process against the local testbed (real kube-apiserver, ARM
+simulator with no injected latency, Debian guests running real sshd + waagent) and prints numbers.
+Usage (as root, after `make testbed`): .venv/bin/python benchmarks/bench_operator.py [--vms 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vmgen_testbed.arm.server import ArmSimulator
+from vmgen_testbed.kube import ControlPlane
+from vmgen_testbed.linux.rootfs import ensure_rootfs
+from vmgen_testbed.linux.sandbox import SandboxHost
+from vmgen_testbed.operator_process import OperatorProcess
+from vmgen_testbed.paths import REPO_ROOT
+
+SUBSCRIPTION = "6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+GROUP = "rg-bench"
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--vms", type=int, default=20)
+    args = parser.parse_args()
+    ensure_rootfs()
+    with tempfile.TemporaryDirectory(prefix="vmgen-bench-") as tmp, ControlPlane() as cp:
+        state = Path(tmp)
+        sim = ArmSimulator(host="127.0.0.1", port=0, state_dir=state)
+        sim.start()
+        host = SandboxHost(state / "guests")
+        operator: OperatorProcess | None = None
+        try:
+            cp.kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
+            cp.kubectl("wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s")
+            for ns in ("bench", "vmgen-system"):
+                cp.kubectl("create", "namespace", ns)
+            cp.kubectl("-n", "bench", "create", "secret", "generic", "azure-sp",
+                       f"--from-literal=AZURE_TENANT_ID={sim.tenant_id}",
+                       f"--from-literal=AZURE_CLIENT_ID={sim.client_id}",
+                       f"--from-literal=AZURE_CLIENT_SECRET={sim.client_secret}")
+            operator = OperatorProcess(kubeconfig=str(cp.kubeconfig), arm_endpoint=sim.base_url,
+                                       ca_bundle=str(sim.ca_bundle), authority=sim.authority,
+                                       log_path=state / "operator.log", operator_namespace="vmgen-system",
+                                       poll_interval=0.05)
+            operator.start()
+            one = run_batch(cp, sim, host, operator, prefix="one", count=1)
+            many = run_batch(cp, sim, host, operator, prefix="many", count=args.vms)
+            per_vm = [len([r for r in sim.requests() if f"/virtualMachines/{n}" in r.path])
+                      for n in many["names"]]
+            print(f"apply-to-Ready, 1 VM:            {one['all']:.2f} s (target <= 5 s)")
+            print(f"apply-to-Ready, {args.vms} VMs at once:  {many['all']:.2f} s for all "
+                  f"(median per VM {statistics.median(many['each']):.2f} s; target <= 15 s)")
+            print(f"ARM requests per VM:             median {statistics.median(per_vm):.0f}, "
+                  f"max {max(per_vm)} (token requests not counted)")
+            print(f"operator peak memory (VmHWM):    {peak_rss_mib(operator.pid):.0f} MiB")
+        finally:
+            if operator is not None:
+                operator.stop()
+            host.close()
+            sim.stop()
+
+
+def run_batch(cp: Any, sim: Any, host: Any, operator: Any, *, prefix: str, count: int) -> dict[str, Any]:
+    names = [f"{prefix}-{i:02d}" for i in range(count)]
+    docs = []
+    for name in names:
+        sb = host.create(name)
+        sim.seed_vm(subscription_id=SUBSCRIPTION, resource_group=GROUP, name=name, os_type="Linux", guest=sb)
+        cp.kubectl("-n", "bench", "create", "secret", "generic", f"{name}-ssh", "--type=kubernetes.io/ssh-auth",
+                   f"--from-file=ssh-privatekey={sb.private_key_path}")
+        docs.append({"apiVersion": "vmgen.io/v1alpha1", "kind": "VMGeneralization",
+                     "metadata": {"name": name, "namespace": "bench"},
+                     "spec": {"vm": {"subscriptionId": SUBSCRIPTION, "resourceGroup": GROUP, "name": name},
+                              "osType": "Linux", "azure": {"credentialsSecretRef": {"name": "azure-sp"}},
+                              "ssh": {"host": sb.ip, "port": sb.port, "username": sb.username,
+                                      "privateKeySecretRef": {"name": f"{name}-ssh"},
+                                      "hostKeys": list(sb.host_keys)}}})
+    start = time.monotonic()
+    cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    ready: dict[str, float] = {}
+    deadline = start + 300
+    while len(ready) < count and time.monotonic() < deadline:
+        items = json.loads(cp.kubectl("-n", "bench", "get", "vmgen", "-o", "json").stdout)["items"]
+        for item in items:
+            name = item["metadata"]["name"]
+            conditions = item.get("status", {}).get("conditions", [])
+            if name in names and name not in ready and any(
+                c["type"] == "Ready" and c["status"] == "True" for c in conditions
+            ):
+                ready[name] = time.monotonic() - start
+            if item.get("status", {}).get("phase") == "Failed" and name in names:
+                raise SystemExit(f"{name} failed: {item['status']}")
+        time.sleep(0.05)
+    if len(ready) < count:
+        raise SystemExit(f"only {len(ready)}/{count} Ready after 300 s; operator log: {operator.logs()[-2000:]}")
+    return {"names": names, "all": max(ready.values()), "each": list(ready.values())}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""`make demo`: the whole job on the local testbed, the way a user would run it.
+
+It starts `python -m vmgen_testbed up` (control plane, ARM simulator, one Linux guest), installs the CRD,
+starts `vmgen run` as its own process, applies examples/linux.yaml with the testbed's values, prints the
+phase and steps as they change until Ready, then shows what deprovision removed from the guest and the
+VM's final state in Azure, and tears everything down. Secrets are created from files and never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vmgen_testbed.operator_process import OperatorProcess
+from vmgen_testbed.paths import REPO_ROOT
+
+NAMESPACE = "images"
+NAME = "web-golden"
+
+
+def log(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise SystemExit(f"the testbed exited with status {process.returncode} before it was ready")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the testbed was not ready within {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+def guest_inventory(rootfs: Path, username: str) -> dict[str, bool]:
+    """What Azure's deprovision is documented to remove, as present (True) or absent (False)."""
+    passwd = (rootfs / "etc/passwd").read_text()
+    waagent = rootfs / "var/lib/waagent"
+    return {
+        f"user {username} in /etc/passwd": f"\n{username}:" in f"\n{passwd}",
+        f"home directory /home/{username}": (rootfs / "home" / username).exists(),
+        "SSH host keys /etc/ssh/ssh_host_*": any((rootfs / "etc/ssh").glob("ssh_host_*")),
+        "agent state /var/lib/waagent/*": waagent.exists() and any(waagent.iterdir()),
+        "DNS config /etc/resolv.conf": (rootfs / "etc/resolv.conf").exists(),
+        "DHCP leases /var/lib/dhcp/*": any((rootfs / "var/lib/dhcp").glob("*leases*")),
+        "root's bash history": (rootfs / "root/.bash_history").exists(),
+    }
+
+
+def render_manifest(testbed: dict[str, Any]) -> dict[str, Any]:
+    vm = testbed["vms"][0]
+    docs = [d for d in yaml.safe_load_all((REPO_ROOT / "examples/linux.yaml").read_text()) if d]
+    manifest: dict[str, Any] = next(d for d in docs if d.get("kind") == "VMGeneralization")
+    manifest["metadata"] = {"name": NAME, "namespace": NAMESPACE}
+    spec = manifest["spec"]
+    spec["vm"] = {"subscriptionId": vm["subscriptionId"], "resourceGroup": vm["resourceGroup"], "name": vm["name"]}
+    spec["ssh"].update({"host": vm["host"], "port": vm["port"], "username": vm["username"],
+                        "privateKeySecretRef": {"name": "web-01-ssh"}, "hostKeys": vm["hostKeys"]})
+    spec.setdefault("azure", {})["credentialsSecretRef"] = {"name": "azure-sp"}
+    return manifest
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for Ready")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="vmgen-demo-") as tmp:
+        state = Path(tmp)
+        log("starting the testbed: kube-apiserver + etcd, ARM simulator, one Debian guest with waagent ...")
+        started = time.monotonic()
+        testbed_proc = subprocess.Popen(
+            [sys.executable, "-m", "vmgen_testbed", "up", "--state-dir", str(state), "--linux-vms", "1"],
+            stdout=(state / "testbed.log").open("wb"), stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_file(state / "testbed.json", testbed_proc, timeout=300)
+            testbed = json.loads((state / "testbed.json").read_text())
+            vm = testbed["vms"][0]
+            log(f"testbed ready in {time.monotonic() - started:.1f}s: VM {vm['name']} at {vm['host']}:{vm['port']}")
+            return _demo(state, testbed, args.timeout)
+        finally:
+            testbed_proc.send_signal(signal.SIGTERM)
+            try:
+                testbed_proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                testbed_proc.kill()
+            log("testbed torn down")
+
+
+def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
+    kubeconfig = testbed["kubeconfig"]
+    arm = testbed["arm"]
+    vm = testbed["vms"][0]
+
+    def kubectl(*args: str, input_text: str | None = None) -> str:
+        result = subprocess.run(
+            [str(kubectl_path()), "--kubeconfig", kubeconfig, *args],
+            input=input_text, capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
+    kubectl("wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s")
+    kubectl("create", "namespace", NAMESPACE)
+    kubectl("create", "namespace", "vmgen-system")
+    kubectl("-n", NAMESPACE, "create", "secret", "generic", "web-01-ssh", "--type=kubernetes.io/ssh-auth",
+            f"--from-file=ssh-privatekey={vm['privateKeyPath']}")
+    sp = {"AZURE_TENANT_ID": arm["tenantId"], "AZURE_CLIENT_ID": arm["clientId"],
+          "AZURE_CLIENT_SECRET": arm["clientSecret"]}
+    sp_file = state / "azure-sp.env"
+    sp_file.write_text("".join(f"{k}={v}\n" for k, v in sp.items()))
+    kubectl("-n", NAMESPACE, "create", "secret", "generic", "azure-sp", f"--from-env-file={sp_file}")
+    log("CRD installed; secrets web-01-ssh (SSH key) and azure-sp (service principal) created")
+
+    before = guest_inventory(Path(vm["rootfs"]), vm["username"])
+    operator = OperatorProcess(
+        kubeconfig=kubeconfig, arm_endpoint=arm["baseUrl"], ca_bundle=arm["caBundle"],
+        authority=arm["authority"], log_path=state / "operator.log", operator_namespace="vmgen-system",
+        poll_interval=0.2,
+    )
+    operator.start()
+    try:
+        log("vmgen run started; applying examples/linux.yaml with the testbed's values")
+        kubectl("apply", "-f", "-", input_text=yaml.safe_dump(render_manifest(testbed)))
+        applied = time.monotonic()
+        if not follow(kubectl, timeout):
+            log(f"not Ready within {timeout:.0f}s; operator log tail:\n{operator.logs()[-4000:]}")
+            return 1
+        log(f"Ready {time.monotonic() - applied:.1f}s after apply")
+    finally:
+        operator.stop()
+
+    after = guest_inventory(Path(vm["rootfs"]), vm["username"])
+    print("\nWhat deprovision removed from the guest (before -> after):")
+    for item, present in before.items():
+        mark = "removed" if present and not after[item] else ("kept" if after[item] else "absent before")
+        print(f"  {item:<40} {mark}")
+    print("\nThe VM in Azure now:")
+    print(json.dumps(control_get(arm, vm), indent=2))
+    print("\nkubectl get vmgen:")
+    print(kubectl("-n", NAMESPACE, "get", "vmgen"))
+    return 0
+
+
+def follow(kubectl: Any, timeout: float) -> bool:
+    """Print the phase and each step's state whenever they change; True once Ready."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        body = json.loads(kubectl("-n", NAMESPACE, "get", "vmgen", NAME, "-o", "json"))
+        status = body.get("status", {})
+        steps = status.get("steps", {})
+        line = f"phase={status.get('phase', '-'):<15} " + " ".join(
+            f"{step}={steps[step].get('state', '-')}" for step in steps
+        )
+        if line != last:
+            print(f"  {time.strftime('%H:%M:%S')} {line}", flush=True)
+            last = line
+        ready = [c for c in status.get("conditions", []) if c.get("type") == "Ready"]
+        if ready and ready[0].get("status") == "True":
+            return True
+        if status.get("phase") == "Failed":
+            print(f"  Failed: {ready[0].get('reason') if ready else ''}: {ready[0].get('message') if ready else ''}")
+            return False
+        time.sleep(0.2)
+    return False
+
+
+def control_get(arm: dict[str, Any], vm: dict[str, Any]) -> Any:
+    context = ssl.create_default_context(cafile=arm["caBundle"])
+    url = f"{arm['control']}/vms/{vm['subscriptionId']}/{vm['resourceGroup']}/{vm['name']}"
+    with urllib.request.urlopen(url, context=context, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def kubectl_path() -> Path:
+    from vmgen_testbed.binaries import ensure_binaries
+
+    return Path(ensure_binaries().kubectl)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Run the real `vmgen run` command as a separate process against the testbed, like a user would.
+
+e2e tests, the demo and the benchmarks need the operator exactly as it ships: its own process, its own
+event loop, configured only through the documented environment variables. Tests kill it with SIGKILL to
+prove that it resumes from status; its log is kept in a file so tests can search it for secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+class OperatorProcess:
+    """One `vmgen run` process; `start()` again after `kill()` is a restart with the same log file."""
+
+    def __init__(
+        self,
+        *,
+        kubeconfig: str,
+        arm_endpoint: str,
+        ca_bundle: str,
+        authority: str,
+        log_path: Path,
+        namespaces: Sequence[str] = (),
+        operator_namespace: str = "vmgen-system",
+        poll_interval: float = 0.05,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.log_path = log_path
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("VMGEN_", "AZURE_"))},
+            "KUBECONFIG": kubeconfig,
+            "VMGEN_ARM_ENDPOINT": arm_endpoint,
+            "VMGEN_CA_BUNDLE": ca_bundle,
+            "VMGEN_AUTHORITY": authority,
+            "VMGEN_POLL_INTERVAL": str(poll_interval),
+            "VMGEN_OPERATOR_NAMESPACE": operator_namespace,
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        self.args = [sys.executable, "-m", "vmgen.cli", "run", "--verbose"]
+        if namespaces:
+            for namespace in namespaces:
+                self.args += ["--namespace", namespace]
+        else:
+            self.args.append("--all-namespaces")
+        self._process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        if self.running:
+            raise RuntimeError("the operator is already running")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            log.write(f"\n=== vmgen run (start #{self.starts + 1}) ===\n".encode())
+            log.flush()
+            self._process = subprocess.Popen(
+                self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.starts += 1
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("the operator was never started")
+        return self._process.pid
+
+    def kill(self) -> None:
+        """SIGKILL, no goodbye: what a node failure or an OOM kill looks like to the workflow."""
+        if self._process is not None and self.running:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(timeout=10)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        if self._process is None:
+            return None
+        if self.running:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait(timeout=10)
+        return self._process.returncode
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for_log(self, needle: str, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.logs():
+                return
+            if not self.running:
+                raise RuntimeError(f"the operator exited before logging {needle!r}:\n{self.logs()[-3000:]}")
+            time.sleep(0.05)
+        raise TimeoutError(f"the operator did not log {needle!r} within {timeout}s:\n{self.logs()[-3000:]}")
+
+    def __enter__(self) -> OperatorProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

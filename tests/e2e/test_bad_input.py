@@ -1,0 +1,169 @@
+"""Bad input is rejected at apply time or ends Failed with its own reason, and loses nothing."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import World, assert_guest_untouched, condition, vm_requests
+
+
+def failed_reason(body: dict[str, Any]) -> str:
+    ready = condition(body, "Ready")
+    assert ready["status"] == "False"
+    assert ready["message"], "a Failed resource must say what to do"
+    return str(ready["reason"])
+
+
+def test_a_malformed_subscription_id_is_rejected_at_apply_time(world: World, linux_vm: Any) -> None:
+    vm = linux_vm()
+    manifest = world.linux_manifest("bad-sub", vm)
+    manifest["spec"]["vm"]["subscriptionId"] = "not-a-uuid"
+
+    result = world.apply(manifest, check=False)
+
+    assert result.returncode != 0
+    assert "subscriptionId" in result.stderr
+    assert world.kubectl("get", "vmgen", "bad-sub", check=False).returncode != 0
+
+
+def test_an_edit_of_spec_vm_is_rejected_with_the_rule_message(world: World, linux_vm: Any) -> None:
+    vm = linux_vm()
+    manifest = world.linux_job("immutable", vm, host_keys=list(vm.sandbox.host_keys))
+    edited = copy.deepcopy(manifest)
+    edited["spec"]["vm"]["name"] = "some-other-vm"
+
+    result = world.apply(edited, check=False)
+
+    assert result.returncode != 0
+    assert "spec.vm is immutable; create a new VMGeneralization" in result.stderr
+    assert world.get("immutable")["spec"]["vm"]["name"] == vm.name
+
+
+def test_a_missing_ssh_secret_fails_before_touching_the_vm(world: World, linux_vm: Any) -> None:
+    vm = linux_vm()
+    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
+                       client_secret=world.arm.client_secret)
+    world.apply(world.linux_manifest("no-secret", vm, ssh_secret="does-not-exist",
+                                     host_keys=list(vm.sandbox.host_keys)))
+
+    body = world.wait_failed("no-secret")
+
+    assert failed_reason(body) == "SecretNotFound"
+    assert "does-not-exist" in condition(body, "Ready")["message"]
+    assert_guest_untouched(vm)
+
+
+def test_a_wrong_host_key_fails_and_the_guest_is_untouched(world: World, linux_vm: Any) -> None:
+    vm, impostor = linux_vm(), linux_vm()
+    world.linux_job("wrong-hostkey", vm, host_keys=list(impostor.sandbox.host_keys))
+
+    body = world.wait_failed("wrong-hostkey")
+
+    assert failed_reason(body) == "HostKeyMismatch"
+    assert_guest_untouched(vm)
+    assert world.arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)["powerState"] == "running"
+
+
+def test_a_wrong_ssh_key_fails_and_the_guest_is_untouched(world: World, linux_vm: Any) -> None:
+    vm, other = linux_vm(), linux_vm()
+    world.ssh_secret("ssh", other.sandbox.private_key)
+    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
+                       client_secret=world.arm.client_secret)
+    world.apply(world.linux_manifest("wrong-key", vm, host_keys=list(vm.sandbox.host_keys)))
+
+    body = world.wait_failed("wrong-key")
+
+    assert failed_reason(body) == "SSHAuthenticationRefused"
+    assert_guest_untouched(vm)
+
+
+def test_a_vm_that_does_not_exist_fails_with_vm_not_found(world: World, linux_vm: Any) -> None:
+    vm = linux_vm()
+    world.ssh_secret("ssh", vm.sandbox.private_key)
+    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
+                       client_secret=world.arm.client_secret)
+    ghost = world.linux_manifest("ghost", vm, host_keys=list(vm.sandbox.host_keys))
+    ghost["spec"]["vm"]["name"] = "vm-that-was-never-created"
+    world.apply(ghost)
+
+    body = world.wait_failed("ghost")
+
+    assert failed_reason(body) == "VMNotFound"
+    assert "vm-that-was-never-created" in condition(body, "Ready")["message"]
+    assert_guest_untouched(vm)
+
+
+def test_refused_azure_credentials_fail_and_the_vm_is_untouched(world: World, linux_vm: Any) -> None:
+    vm = linux_vm()
+    world.ssh_secret("ssh", vm.sandbox.private_key)
+    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
+                       client_secret="definitely-the-wrong-secret")
+    world.apply(world.linux_manifest("refused", vm, host_keys=list(vm.sandbox.host_keys)))
+
+    body = world.wait_failed("refused")
+
+    assert failed_reason(body) == "AzureAuthenticationFailed"
+    assert "definitely-the-wrong-secret" not in str(body)
+    assert_guest_untouched(vm)
+    assert not vm_requests(world.arm, vm), "no ARM request may pass without a token"
+
+
+def test_an_already_generalized_vm_is_adopted_not_failed(world: World, linux_vm: Any) -> None:
+    vm = linux_vm()
+    world.arm.seed_vm(subscription_id=vm.subscription_id, resource_group=vm.resource_group, name="already-golden",
+                      os_type="Linux", power_state="deallocated", generalized=True)
+    world.ssh_secret("ssh", vm.sandbox.private_key)
+    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
+                       client_secret=world.arm.client_secret)
+    manifest = world.linux_manifest("adopted", vm, host_keys=list(vm.sandbox.host_keys))
+    manifest["spec"]["vm"]["name"] = "already-golden"
+    world.apply(manifest)
+
+    body = world.wait_ready("adopted")
+
+    assert body["status"]["phase"] == "Succeeded"
+    assert body["status"]["steps"]["deprovision"]["state"] == "Skipped"
+    assert condition(body, "Generalized")["status"] == "True"
+    operations = [r.operation for r in world.arm.requests() if "/already-golden" in r.path]
+    assert set(operations) <= {"get", "instanceView"}, operations
+
+
+@pytest.mark.parametrize("power_state", ["deallocated", "stopped"])
+def test_a_stopped_vm_that_is_not_generalized_fails_asking_to_start_it(
+    world: World, linux_vm: Any, power_state: str
+) -> None:
+    vm = linux_vm()
+    name = f"cold-{power_state}"
+    world.arm.seed_vm(subscription_id=vm.subscription_id, resource_group=vm.resource_group, name=name,
+                      os_type="Linux", power_state=power_state)
+    world.ssh_secret("ssh", vm.sandbox.private_key)
+    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
+                       client_secret=world.arm.client_secret)
+    manifest = world.linux_manifest(name, vm, host_keys=list(vm.sandbox.host_keys))
+    manifest["spec"]["vm"]["name"] = name
+    world.apply(manifest)
+
+    body = world.wait_failed(name)
+
+    failed_reason(body)
+    assert "start" in condition(body, "Ready")["message"].lower()
+    assert "start" not in [r.operation for r in world.arm.requests() if f"/{name}" in r.path]
+
+
+def test_an_os_type_that_contradicts_azure_fails_validation(world: World, linux_vm: Any) -> None:
+    vm = linux_vm()
+    world.arm.seed_vm(subscription_id=vm.subscription_id, resource_group=vm.resource_group, name="really-windows",
+                      os_type="Windows")
+    world.ssh_secret("ssh", vm.sandbox.private_key)
+    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
+                       client_secret=world.arm.client_secret)
+    manifest = world.linux_manifest("os-mismatch", vm, host_keys=list(vm.sandbox.host_keys))
+    manifest["spec"]["vm"]["name"] = "really-windows"
+    world.apply(manifest)
+
+    body = world.wait_failed("os-mismatch")
+
+    assert "Windows" in condition(body, "Ready")["message"]

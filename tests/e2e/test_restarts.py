@@ -1,0 +1,136 @@
+"""A restarted operator resumes from status: it never repeats an irreversible step blindly.
+
+Each test kills `vmgen run` with SIGKILL at a chosen point, starts it again, and checks that the job
+ends Ready with deprovision run exactly once and the VM never started.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.conftest import World, assert_guest_deprovisioned, condition, vm_requests
+from vmgen_testbed.arm.server import Fault
+
+
+def step_state(body: dict[str, Any], step: str) -> str | None:
+    return body.get("status", {}).get("steps", {}).get(step, {}).get("state")
+
+
+def deprovision_runs(vm: Any) -> int:
+    """How many times waagent deprovision started in the guest (the wrapper logs each start)."""
+    log = vm.sandbox.rootfs / "var/log/vmgen-deprovision-starts"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def counting_slow_waagent(vm: Any, seconds: float) -> None:
+    wrapper = vm.sandbox.rootfs / "usr/local/sbin/waagent"
+    wrapper.write_text(
+        "#!/bin/sh\necho start >> /var/log/vmgen-deprovision-starts\n"
+        f"sleep {seconds}\nexec /usr/sbin/waagent \"$@\"\n"
+    )
+    wrapper.chmod(0o755)
+
+
+def test_killed_during_deprovision_it_resumes_without_running_deprovision_twice(
+    world: World, linux_vm: Any
+) -> None:
+    vm = linux_vm()
+    counting_slow_waagent(vm, 2)
+    world.linux_job("kill-deprovision", vm, host_keys=list(vm.sandbox.host_keys))
+    world.wait_for("kill-deprovision", lambda b: step_state(b, "deprovision") == "Running", timeout=60,
+                   what="deprovision Running")
+    world.wait_for("kill-deprovision", lambda b: deprovision_runs(vm) == 1, timeout=30, what="waagent started")
+
+    world.operator.kill()
+    world.operator.start()
+    body = world.wait_ready("kill-deprovision")
+
+    assert deprovision_runs(vm) == 1
+    assert body["status"]["steps"]["deprovision"]["state"] == "Succeeded"
+    assert_guest_deprovisioned(vm)
+    assert "start" not in [r.operation for r in vm_requests(world.arm, vm)]
+
+
+def test_killed_during_the_deallocate_operation_it_resumes_from_the_continuation_token(
+    world: World, linux_vm: Any
+) -> None:
+    vm = linux_vm()
+    world.arm.set_latency("deallocate", 3.0)
+    try:
+        world.linux_job("kill-deallocate", vm, host_keys=list(vm.sandbox.host_keys))
+        world.wait_for("kill-deallocate",
+                       lambda b: bool(b.get("status", {}).get("steps", {}).get("shutdown", {}).get("continuationToken")),
+                       timeout=60, what="deallocate continuation token recorded")
+        world.operator.kill()
+        world.operator.start()
+        body = world.wait_ready("kill-deallocate")
+    finally:
+        world.arm.set_latency("deallocate", 0.0)
+
+    operations = [r.operation for r in vm_requests(world.arm, vm)]
+    assert operations.count("deallocate") == 1, "the LRO was begun again instead of resumed"
+    assert body["status"]["steps"]["deprovision"]["attempts"] == 1
+    assert "start" not in operations
+
+
+def test_killed_between_deallocate_and_generalize_it_generalizes_once(world: World, linux_vm: Any) -> None:
+    vm = linux_vm()
+    world.arm.set_latency("generalize", 2.0)
+    try:
+        world.linux_job("kill-generalize", vm, host_keys=list(vm.sandbox.host_keys))
+        world.wait_for("kill-generalize", lambda b: step_state(b, "shutdown") == "Succeeded", timeout=60,
+                       what="shutdown Succeeded")
+        world.operator.kill()
+        world.operator.start()
+        body = world.wait_ready("kill-generalize")
+    finally:
+        world.arm.set_latency("generalize", 0.0)
+
+    assert body["status"]["steps"]["generalize"]["state"] == "Succeeded"
+    assert body["status"]["steps"]["deprovision"]["attempts"] == 1
+    azure = world.arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)
+    assert azure["generalized"] is True
+    assert "start" not in [r.operation for r in vm_requests(world.arm, vm)]
+
+
+def test_throttling_and_unavailability_are_retried_until_ready(world: World, linux_vm: Any) -> None:
+    vm = linux_vm()
+    world.arm.inject(Fault(kind="429-retry-after", retry_after=1, count=2))
+    world.arm.inject(Fault(kind="429", operation="deallocate", count=2))
+    world.arm.inject(Fault(kind="503", count=2))
+    world.arm.inject(Fault(kind="502", operation="generalize", count=1))
+    world.linux_job("throttled", vm, host_keys=list(vm.sandbox.host_keys))
+
+    body = world.wait_ready("throttled", timeout=180)
+
+    assert body["status"]["steps"]["deprovision"]["attempts"] == 1
+    assert condition(body, "Generalized")["status"] == "True"
+    warnings = [e for e in world.events() if e["type"] == "Warning" and e["involvedObject"]["name"] == "throttled"]
+    assert warnings, "retries must show as Warning events"
+
+
+def test_an_unverifiable_deprovision_waits_for_a_person_to_confirm(world: World, linux_vm: Any) -> None:
+    vm = linux_vm()
+    counting_slow_waagent(vm, 2)
+    world.linux_job("confirm", vm, host_keys=list(vm.sandbox.host_keys))
+    world.wait_for("confirm", lambda b: deprovision_runs(vm) == 1, timeout=60, what="waagent started")
+    world.operator.kill()
+    # Run Command is the only way to verify: make it fail for as long as the operator asks.
+    world.arm.inject(Fault(kind="failed-operation", operation="runCommand", count=1000,
+                           error_code="VMAgentStatusCommunicationError"))
+    try:
+        world.operator.start()
+        body = world.wait_for("confirm", lambda b: any(
+            c["type"] == "DeprovisionOutcomeUnknown" and c["status"] == "True"
+            for c in b.get("status", {}).get("conditions", [])), timeout=60, what="DeprovisionOutcomeUnknown")
+        assert condition(body, "Ready")["status"] == "False"
+        assert "vmgen.io/confirm-deprovisioned" in condition(body, "DeprovisionOutcomeUnknown")["message"]
+        assert world.arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)["powerState"] == "running"
+
+        world.kubectl("annotate", "vmgen", "confirm", "vmgen.io/confirm-deprovisioned=true")
+        body = world.wait_ready("confirm")
+    finally:
+        world.arm.clear_faults()
+
+    assert deprovision_runs(vm) == 1
+    assert body["status"]["steps"]["generalize"]["state"] == "Succeeded"
