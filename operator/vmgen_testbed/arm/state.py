@@ -1,0 +1,272 @@
+"""The simulator's world: subscriptions, resource groups, VMs, images and the operations running on them.
+
+One `World` is shared by the HTTP handlers (in the simulator's own event loop thread) and by the Python
+control surface (called from tests, any thread), so every read and write goes through `World.lock`.
+Guests are never called under the lock: their callbacks are coroutines that may take seconds.
+
+Azure treats resource names case-insensitively (`RG-Images` and `rg-images` are one group) but echoes
+them as created; keys here are lower-cased, bodies keep the original spelling.
+
+A VM's observable state follows Azure's instance view: `PowerState/<state>`, `OSState/generalized` only
+once generalized, `ProvisioningState/updating` while an operation runs, and a VM agent that reports
+"Ready" only while the VM runs and its agent is up (a deallocated VM reports no agent at all).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from vmgen_testbed.arm.faults import FaultQueue
+from vmgen_testbed.arm.lro import Operation, iso
+from vmgen_testbed.guest import Guest
+
+__all__ = ["LONG_RUNNING", "POWER_OPERATIONS", "POWER_STATES", "RequestRecord", "Vm", "World"]
+
+POWER_STATES = ("running", "stopping", "stopped", "deallocating", "deallocated", "starting")
+POWER_OPERATIONS = {
+    "powerOff": ("stopping", "stopped"),
+    "deallocate": ("deallocating", "deallocated"),
+    "start": ("starting", "running"),
+}  # operation -> (while running, when done)
+LONG_RUNNING = (
+    *POWER_OPERATIONS,
+    "runCommand",
+    "createImage",
+    "createSnapshot",
+    "createGallery",
+    "createGalleryImage",
+    "createGalleryImageVersion",
+)
+DEFAULT_OPERATION_SECONDS = 0.2
+READS_PER_HOUR, WRITES_PER_HOUR = 12000, 1200
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    method: str
+    path: str
+    query: dict[str, str]
+    operation: str  # simulator operation name ("get", "powerOff", "operationStatus", "token", ...)
+    status: int | None  # None: the connection was dropped without an answer
+    response_body: Any  # parsed JSON, or None when the response had no body
+    timestamp: float
+    api: str = "arm"  # "arm" or "entra"
+    request_body: Any = None  # parsed JSON of ARM requests; never recorded for Entra (it holds secrets)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "operation": self.operation,
+            "status": self.status,
+            "response_body": self.response_body,
+            "timestamp": self.timestamp,
+            "api": self.api,
+            "request_body": self.request_body,
+        }
+
+
+@dataclass
+class Vm:
+    subscription_id: str
+    resource_group: str
+    name: str
+    os_type: str
+    location: str
+    power_state: str
+    generalized: bool
+    agent_ready: bool
+    guest: Guest | None = None
+    vm_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    disk_suffix: str = field(default_factory=lambda: uuid.uuid4().hex)
+    operation: str | None = None  # the power operation in progress on this VM
+    running_command: bool = False  # Run Command runs beside power operations, one at a time
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}/providers/"
+            f"Microsoft.Compute/virtualMachines/{self.name}"
+        )
+
+    @property
+    def os_disk_name(self) -> str:
+        return f"{self.name}_OsDisk_1_{self.disk_suffix}"
+
+    @property
+    def os_disk_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}/providers/"
+            f"Microsoft.Compute/disks/{self.os_disk_name}"
+        )
+
+    def body(self, *, with_instance_view: bool) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "vmId": self.vm_id,
+            "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
+            "storageProfile": {
+                "osDisk": {
+                    "osType": self.os_type,
+                    "name": self.os_disk_name,
+                    "createOption": "FromImage",
+                    "diskSizeGB": 30,
+                    "managedDisk": {"id": self.os_disk_id, "storageAccountType": "Premium_LRS"},
+                },
+                "dataDisks": [],
+            },
+            "osProfile": {"computerName": self.name, "adminUsername": "azureuser"},
+            "networkProfile": {
+                "networkInterfaces": [
+                    {
+                        "id": f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+                        f"/providers/Microsoft.Network/networkInterfaces/{self.name}-nic",
+                        "properties": {"primary": True},
+                    }
+                ]
+            },
+            "provisioningState": "Updating" if self.operation else "Succeeded",
+            "timeCreated": iso(self.created),
+        }
+        if with_instance_view:
+            properties["instanceView"] = self.instance_view()
+        return {
+            "name": self.name,
+            "id": self.id,
+            "type": "Microsoft.Compute/virtualMachines",
+            "location": self.location,
+            "tags": {},
+            "properties": properties,
+        }
+
+    def instance_view(self) -> dict[str, Any]:
+        now = iso(datetime.now(UTC))
+        provisioning = (
+            {"code": "ProvisioningState/updating", "level": "Info", "displayStatus": "Updating"}
+            if self.operation
+            else {
+                "code": "ProvisioningState/succeeded",
+                "level": "Info",
+                "displayStatus": "Provisioning succeeded",
+                "time": now,
+            }
+        )
+        statuses = [
+            provisioning,
+            {
+                "code": f"PowerState/{self.power_state}",
+                "level": "Info",
+                "displayStatus": f"VM {self.power_state}",
+            },
+        ]
+        if self.generalized:
+            statuses.append(
+                {"code": "OSState/generalized", "level": "Info", "displayStatus": "VM generalized"}
+            )
+        view: dict[str, Any] = {"platformUpdateDomain": 0, "platformFaultDomain": 0, "statuses": statuses}
+        if self.power_state != "deallocated":
+            view["computerName"] = self.name
+            view["vmAgent"] = {
+                "vmAgentVersion": "2.12.0.2" if self.agent_reporting else "Unknown",
+                "statuses": [self._agent_status(now)],
+                "extensionHandlers": [],
+            }
+        return view
+
+    @property
+    def agent_reporting(self) -> bool:
+        return self.agent_ready and self.power_state == "running"
+
+    def _agent_status(self, now: str) -> dict[str, Any]:
+        if self.agent_reporting:
+            return {
+                "code": "ProvisioningState/succeeded",
+                "level": "Info",
+                "displayStatus": "Ready",
+                "message": "Guest Agent is running",
+                "time": now,
+            }
+        return {
+            "code": "ProvisioningState/Unavailable",
+            "level": "Warning",
+            "displayStatus": "Not Ready",
+            "message": "VM Agent is unresponsive.",
+            "time": now,
+        }
+
+    def state(self) -> dict[str, Any]:
+        """The control surface's view (not an Azure shape)."""
+        return {
+            "subscriptionId": self.subscription_id,
+            "resourceGroup": self.resource_group,
+            "name": self.name,
+            "id": self.id,
+            "osType": self.os_type,
+            "location": self.location,
+            "powerState": self.power_state,
+            "generalized": self.generalized,
+            "agentReady": self.agent_ready,
+            "hasGuest": self.guest is not None,
+            "operation": self.operation,
+        }
+
+
+class World:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.resource_groups: dict[str, dict[str, str]] = {}  # subscription (lower) -> {rg lower: rg}
+        self.vms: dict[tuple[str, str, str], Vm] = {}
+        self.resources: dict[str, dict[str, Any]] = {}  # lower-cased resource id -> body
+        self.operations: dict[str, Operation] = {}
+        self.latency: dict[str, float] = {}
+        self.faults = FaultQueue()
+        self.log: list[RequestRecord] = []
+        self._quota: dict[tuple[str, bool, int], int] = {}
+
+    def ensure_resource_group(self, subscription_id: str, resource_group: str) -> None:
+        with self.lock:
+            groups = self.resource_groups.setdefault(subscription_id.lower(), {})
+            groups.setdefault(resource_group.lower(), resource_group)
+
+    def has_subscription(self, subscription_id: str) -> bool:
+        with self.lock:
+            return subscription_id.lower() in self.resource_groups
+
+    def has_resource_group(self, subscription_id: str, resource_group: str) -> bool:
+        with self.lock:
+            return resource_group.lower() in self.resource_groups.get(subscription_id.lower(), {})
+
+    def vm(self, subscription_id: str, resource_group: str, name: str) -> Vm | None:
+        with self.lock:
+            return self.vms.get((subscription_id.lower(), resource_group.lower(), name.lower()))
+
+    def add_vm(self, vm: Vm) -> None:
+        with self.lock:
+            self.ensure_resource_group(vm.subscription_id, vm.resource_group)
+            self.vms[(vm.subscription_id.lower(), vm.resource_group.lower(), vm.name.lower())] = vm
+
+    def vm_by_id(self, resource_id: str) -> Vm | None:
+        with self.lock:
+            return next((vm for vm in self.vms.values() if vm.id.lower() == resource_id.lower()), None)
+
+    def vm_by_disk(self, disk_id: str) -> Vm | None:
+        with self.lock:
+            return next((vm for vm in self.vms.values() if vm.os_disk_id.lower() == disk_id.lower()), None)
+
+    def seconds(self, operation: str) -> float:
+        with self.lock:
+            default = DEFAULT_OPERATION_SECONDS if operation in LONG_RUNNING else 0.0
+            return self.latency.get(operation, default)
+
+    def remaining_quota(self, subscription_id: str, *, write: bool) -> int:
+        """ARM's per-subscription hourly budget, as reported in x-ms-ratelimit-remaining-*."""
+        with self.lock:
+            key = (subscription_id.lower(), write, int(time.time() // 3600))
+            self._quota[key] = used = self._quota.get(key, 0) + 1
+            return max((WRITES_PER_HOUR if write else READS_PER_HOUR) - used, 0)
