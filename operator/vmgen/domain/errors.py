@@ -5,15 +5,18 @@
     │   ├── AzureThrottled        429, with or without Retry-After
     │   ├── AzureUnavailable      5xx, connection errors, timeouts
     │   ├── AzureConflict         AnotherOperationInProgress, OperationPreempted, ...
-    │   └── GuestUnreachable      SSH/WinRM connect failed before anything ran
+    │   ├── GuestUnreachable      SSH/WinRM connect failed before anything ran
+    │   └── KubernetesUnavailable the API server did not answer (or answered 429/5xx)
     ├── PermanentError            the resource ends Failed with `reason` and a message a person can act on
     │   ├── InvalidSpec
     │   ├── SecretNotFound / SecretKeyMissing
+    │   ├── KubernetesForbidden         RBAC refused the operator (e.g. reading a Secret)
     │   ├── AzureAuthenticationFailed   the credential was refused (Entra invalid_client, 401, 403)
     │   ├── VmNotFound
     │   ├── AzureOperationNotAllowed    Azure refused a transition (OperationNotAllowed, ...)
     │   ├── AzureOperationFailed        an LRO ended Failed with a non-retryable code
     │   ├── HostKeyMismatch             the guest presented a key we do not trust
+    │   ├── HostKeysUnavailable         no pinned host keys and Run Command returned none
     │   ├── AuthenticationRefused       the guest refused our SSH credentials
     │   └── DeprovisionFailed           waagent exited non-zero (nothing irreversible is assumed)
     └── UncertainError            neither success nor failure: wait or ask a person
@@ -65,6 +68,10 @@ class GuestUnreachable(TransientError):
     reason = "GuestUnreachable"
 
 
+class KubernetesUnavailable(TransientError):
+    reason = "KubernetesUnavailable"
+
+
 class PermanentError(VmgenError):
     reason = "Failed"
 
@@ -79,6 +86,10 @@ class SecretNotFound(PermanentError):
 
 class SecretKeyMissing(PermanentError):
     reason = "SecretKeyMissing"
+
+
+class KubernetesForbidden(PermanentError):
+    reason = "KubernetesForbidden"
 
 
 class AzureAuthenticationFailed(PermanentError):
@@ -99,6 +110,10 @@ class AzureOperationFailed(PermanentError):
 
 class HostKeyMismatch(PermanentError):
     reason = "HostKeyMismatch"
+
+
+class HostKeysUnavailable(PermanentError):
+    reason = "HostKeysUnavailable"
 
 
 class AuthenticationRefused(PermanentError):
@@ -136,6 +151,7 @@ AZURE_CODES: dict[str, Disposition] = {
     "ServiceUnavailable": Disposition.RETRY,
     "GatewayTimeout": Disposition.RETRY,
     "BadGateway": Disposition.RETRY,
+    "VMAgentStatusCommunicationError": Disposition.RETRY,  # Run Command: the agent may still be starting
     "OperationNotAllowed": Disposition.GIVE_UP,
     "ResourceNotFound": Disposition.GIVE_UP,
     "NotFound": Disposition.GIVE_UP,

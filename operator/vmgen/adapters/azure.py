@@ -1,0 +1,304 @@
+"""Azure Compute through the real async SDK, spoken in vmgen's vocabulary and error tree.
+
+`ComputeFactory(settings)(credentials)` gives an `AzureCompute` (an async context manager) that
+implements `ports.Compute`: it owns one credential and, lazily, one `ComputeManagementClient` per
+subscription, and turns SDK objects into `model` values and SDK exceptions into `errors` classes
+(`translate`, the one place that does it). Nothing from azure-* leaves this module.
+
+Traps it avoids:
+- Long-running operations: azure-core waits 30 s between polls by default; `poll_interval` is set on
+  the client and passed to every `begin_*`. `begin_deallocate` returns the continuation token right
+  after ARM's 202, so the workflow can record it before waiting; `wait_deallocate` resumes from it
+  in any process.
+- TLS is always verified: `connection_verify` is the CA bundle or True, for ARM and for Entra alike.
+  A custom `arm_endpoint` still needs its own scope and authority (sovereign clouds); instance
+  discovery is disabled for authorities that are not a public Azure cloud.
+- A failed asynchronous operation raises `HttpResponseError` with the poll's status 200: errors are
+  classified by ARM's `error.code` first (`errors.classify_azure_code`), by HTTP status second.
+  ARM's 401 arrives as `ClientAuthenticationError`, exactly like Entra refusing the secret.
+- Retries: azure-core retries 408/429/500/502/503/504 (a POST only 500/503/504, or anything with
+  Retry-After) up to 10 times with backoff up to 120 s, honouring Retry-After. That would hide
+  throttling inside one handler call for minutes with nothing in status. We keep the SDK policy, so
+  a single blip costs nothing, but lower `retry_total` to 2 (`AzureSettings.retry_total`): anything
+  that lasts surfaces quickly as AzureThrottled/AzureUnavailable (with `retry_after` from the
+  header) and the workflow's own backoff shows in status and events. The credential gets the same
+  limit, since every ARM attempt may also ask Entra for a token.
+- Messages stay quiet and safe: ARM's code and message only, request/correlation/trace ids and
+  timestamps stripped, the client secret masked should a server ever echo it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlparse
+
+import aiohttp
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+)
+from azure.identity import AzureAuthorityHosts
+from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
+from azure.mgmt.compute import models as azmodels
+from azure.mgmt.compute.aio import ComputeManagementClient
+from azure.mgmt.compute.aio.operations import VirtualMachinesOperations
+
+from vmgen.domain import errors, model, ports
+
+__all__ = ["AzureCompute", "AzureSettings", "ComputeFactory", "translate"]
+
+_PUBLIC_AUTHORITIES = frozenset(
+    {
+        AzureAuthorityHosts.AZURE_PUBLIC_CLOUD,
+        AzureAuthorityHosts.AZURE_CHINA,
+        AzureAuthorityHosts.AZURE_GOVERNMENT,
+    }
+)
+_MISSING_VM_CODES = frozenset({"ResourceNotFound", "ResourceGroupNotFound", "NotFound"})
+_THROTTLED_CODES = frozenset(
+    {"TooManyRequests", "SubscriptionRequestsThrottled", "ResourceGroupRequestsThrottled"}
+)
+_CONFLICT_CODES = frozenset({"AnotherOperationInProgress", "OperationPreempted"})
+_AUTH_CODES = frozenset({"AuthenticationFailed", "InvalidAuthenticationToken", "AuthorizationFailed"})
+_ROLE_HINT = (
+    " The identity needs Microsoft.Compute/virtualMachines/read, deallocate/action, generalize/action"
+    " and runCommand/action on the VM (for example the Virtual Machine Contributor role)."
+)
+_NOISE = re.compile(
+    r"\s*\b(?:trace|correlation|client[ -]?request|request|tracking|activity)[ -]?id\s*[:=]?\s*"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.?"
+    r"|\s*\btimestamp:\s*\d{4}-\d\d-\d\d[ T][\d:.]+Z?",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    arm_endpoint: str = "https://management.azure.com"
+    credential_scope: str = "https://management.azure.com/.default"
+    authority: str = "https://login.microsoftonline.com"
+    ca_bundle: str | None = None
+    """PEM file trusted for ARM and Entra; None: the system's trust store. Never unverified."""
+    poll_interval: float = 5.0
+    """Seconds between long-running-operation polls (the SDK's default is 30)."""
+    retry_total: int = 2
+    """azure-core's own retries per request before an error reaches the workflow."""
+
+
+class ComputeFactory:
+    """`ports.ComputeFactory`: one `AzureCompute` per credential; use it with `async with`."""
+
+    def __init__(self, settings: AzureSettings) -> None:
+        self._settings = settings
+
+    def __call__(self, credentials: ports.AzureCredentials | None) -> AzureCompute:
+        return AzureCompute(self._settings, credentials)
+
+
+class AzureCompute:
+    """`ports.Compute` for one credential; closes its clients and credential on exit."""
+
+    def __init__(self, settings: AzureSettings, credentials: ports.AzureCredentials | None) -> None:
+        self._settings = settings
+        self._secret = credentials.client_secret if credentials else None
+        self._credential = _credential(settings, credentials)
+        self._clients: dict[str, ComputeManagementClient] = {}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
+        await self._credential.close()
+
+    async def observe(self, vm: model.VmRef) -> model.VmObservation | None:
+        with self._translated():
+            try:
+                found = await self._vms(vm).get(vm.resource_group, vm.name, expand="instanceView")
+            except ResourceNotFoundError as exc:
+                if exc.error is not None and exc.error.code in _MISSING_VM_CODES:
+                    return None
+                raise
+        return _observation(vm, found)
+
+    async def begin_deallocate(self, vm: model.VmRef) -> model.ContinuationToken:
+        with self._translated():
+            poller = await self._vms(vm).begin_deallocate(
+                vm.resource_group, vm.name, polling_interval=self._settings.poll_interval
+            )
+            return model.ContinuationToken(poller.continuation_token())
+
+    async def wait_deallocate(self, vm: model.VmRef, token: model.ContinuationToken) -> None:
+        with self._translated():
+            try:
+                poller = await self._vms(vm).begin_deallocate(
+                    vm.resource_group,
+                    vm.name,
+                    continuation_token=token,
+                    polling_interval=self._settings.poll_interval,
+                )
+            except ValueError as exc:
+                raise errors.AzureOperationFailed(
+                    f"The saved deallocate operation cannot be resumed ({exc}); observe the VM and"
+                    " start deallocate again."
+                ) from exc
+            await poller.result()
+
+    async def generalize(self, vm: model.VmRef) -> None:
+        with self._translated():
+            await self._vms(vm).generalize(vm.resource_group, vm.name)
+
+    async def run_shell_script(self, vm: model.VmRef, script: str) -> model.ScriptOutput:
+        command = azmodels.RunCommandInput(command_id="RunShellScript", script=script.splitlines())
+        with self._translated():
+            poller = await self._vms(vm).begin_run_command(
+                vm.resource_group, vm.name, command, polling_interval=self._settings.poll_interval
+            )
+            result = await poller.result()
+        return _script_output(result)
+
+    def _vms(self, vm: model.VmRef) -> VirtualMachinesOperations:
+        client = self._clients.get(vm.subscription_id)
+        if client is None:
+            client = ComputeManagementClient(
+                self._credential,
+                vm.subscription_id,
+                base_url=self._settings.arm_endpoint,
+                credential_scopes=[self._settings.credential_scope],
+                connection_verify=self._settings.ca_bundle or True,
+                polling_interval=self._settings.poll_interval,
+                retry_total=self._settings.retry_total,
+            )
+            self._clients[vm.subscription_id] = client
+        return client.virtual_machines
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except (AzureError, aiohttp.ClientError, OSError) as exc:
+            raise translate(exc, secret=self._secret) from exc
+
+
+def _credential(
+    settings: AzureSettings, credentials: ports.AzureCredentials | None
+) -> ClientSecretCredential | DefaultAzureCredential:
+    options: dict[str, Any] = {
+        "authority": settings.authority,
+        "connection_verify": settings.ca_bundle or True,
+        "retry_total": settings.retry_total,
+    }
+    if credentials is None:
+        return DefaultAzureCredential(**options)
+    host = urlparse(settings.authority).hostname or settings.authority
+    try:
+        return ClientSecretCredential(
+            credentials.tenant_id,
+            credentials.client_id,
+            credentials.client_secret,
+            disable_instance_discovery=host not in _PUBLIC_AUTHORITIES,
+            **options,
+        )
+    except ValueError as exc:  # empty or malformed tenant/client id; never carries the secret
+        raise errors.AzureAuthenticationFailed(f"The Azure credentials are unusable: {exc}") from exc
+
+
+def translate(exc: BaseException, *, secret: str | None = None) -> errors.VmgenError:
+    """The one mapping from an Azure SDK / transport exception to vmgen's error tree."""
+    if isinstance(exc, ClientAuthenticationError):
+        return errors.AzureAuthenticationFailed(f"Azure refused the credential: {_text(exc, secret)}")
+    if not isinstance(exc, HttpResponseError):  # ServiceRequest/ResponseError, aiohttp, OSError, timeouts
+        detail = _clean(str(exc), secret) or type(exc).__name__
+        return errors.AzureUnavailable(f"Azure Resource Manager is unreachable: {detail}")
+    code = exc.error.code if exc.error else None
+    status = exc.status_code
+    text = _text(exc, secret)
+    retry_after = _retry_after(exc.response) if status is not None and status >= 400 else None
+    if status == 429 or code in _THROTTLED_CODES:
+        return errors.AzureThrottled(f"Azure is throttling requests: {text}", retry_after=retry_after)
+    if status in (401, 403) or code in _AUTH_CODES:
+        hint = _ROLE_HINT if status == 403 or code == "AuthorizationFailed" else ""
+        return errors.AzureAuthenticationFailed(f"Azure refused the request: {text.rstrip('.')}.{hint}")
+    if status == 404 or code in _MISSING_VM_CODES or code == "SubscriptionNotFound":
+        return errors.VmNotFound(f"Azure cannot find the VM: {text}")
+    if errors.classify_azure_code(code, status) is errors.Disposition.RETRY:
+        if code in _CONFLICT_CODES:
+            return errors.AzureConflict(text, retry_after=retry_after)
+        return errors.AzureUnavailable(f"Azure failed temporarily: {text}", retry_after=retry_after)
+    if code != "OperationNotAllowed" and status is not None and status < 400:  # an LRO that ended Failed
+        return errors.AzureOperationFailed(f"The Azure operation failed: {text}")
+    return errors.AzureOperationNotAllowed(f"Azure refused the operation: {text}")
+
+
+def _text(exc: HttpResponseError, secret: str | None) -> str:
+    if exc.error is not None and exc.error.code:
+        return _clean(f"{exc.error.code}: {exc.error.message or ''}", secret)
+    return _clean(str(exc.message or exc.reason or exc), secret)
+
+
+def _clean(message: str, secret: str | None) -> str:
+    if secret:
+        message = message.replace(secret, "***")
+    return " ".join(_NOISE.sub("", message).split()).rstrip(": ")
+
+
+def _retry_after(response: object) -> float | None:
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("x-ms-retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if not value:
+            continue
+        try:
+            return max(0.0, float(value) / scale)
+        except ValueError:
+            with contextlib.suppress(TypeError, ValueError):
+                return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    return None
+
+
+def _observation(ref: model.VmRef, vm: azmodels.VirtualMachine) -> model.VmObservation:
+    props = vm.properties
+    view = props.instance_view if props else None
+    codes = [status.code or "" for status in (view.statuses or [])] if view else []
+    power = next((code.removeprefix("PowerState/") for code in codes if code.startswith("PowerState/")), "")
+    agent = view.vm_agent if view else None
+    os_disk = props.storage_profile.os_disk if props and props.storage_profile else None
+    os_type = getattr(os_disk.os_type, "value", os_disk.os_type) if os_disk else None
+    return model.VmObservation(
+        id=model.VmResourceId(vm.id) if vm.id else ref.resource_id,
+        os_type={o.value.lower(): o for o in model.OsType}.get(str(os_type).lower()),
+        power_state={p.value: p for p in model.PowerState}.get(power.lower(), model.PowerState.UNKNOWN),
+        generalized=any(code.lower() == "osstate/generalized" for code in codes),
+        agent_ready=bool(agent and any(s.display_status == "Ready" for s in agent.statuses or [])),
+        provisioning_state=(props.provisioning_state if props else None) or "Unknown",
+    )
+
+
+_STREAMS = re.compile(r"\[stdout\]\n(?P<stdout>.*?)\n?\[stderr\]\n(?P<stderr>.*)\Z", re.DOTALL)
+
+
+def _script_output(result: azmodels.RunCommandResult) -> model.ScriptOutput:
+    """Azure reports RunShellScript as one message: `Enable succeeded: \\n[stdout]\\n...\\n[stderr]\\n...`."""
+    message = "".join(status.message or "" for status in result.value or [])
+    streams = _STREAMS.search(message)
+    if streams is None:
+        raise errors.AzureOperationFailed(f"Run Command returned no script output: {_clean(message, None)}")
+    return model.ScriptOutput(stdout=streams["stdout"], stderr=streams["stderr"])

@@ -1,0 +1,144 @@
+"""Deallocate, generalize and Run Command through the real SDK: tokens that survive a restart,
+Azure's refusals, and the guest's output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.contract.operator.guests import vm_ref
+from vmgen.adapters import azure
+from vmgen.domain import errors, model, ports
+from vmgen_testbed.arm.server import Fault
+
+
+def requests_for(arm: Any, vm: model.VmRef) -> list[Any]:
+    return [record for record in arm.requests() if f"/virtualMachines/{vm.name}" in record.path]
+
+
+async def test_begin_deallocate_returns_a_token_as_soon_as_azure_accepts_without_polling(
+    arm: Any, compute: azure.AzureCompute, seed_vm: Callable[..., model.VmRef]
+) -> None:
+    vm = seed_vm()
+
+    token = await compute.begin_deallocate(vm)
+
+    assert token
+    assert [(r.method, r.operation) for r in requests_for(arm, vm)] == [("POST", "deallocate")]
+    assert arm.requests()[-1].operation == "deallocate", "nothing polled the operation"
+
+
+async def test_a_new_client_resumes_the_deallocation_from_the_token_until_the_vm_is_deallocated(
+    arm: Any,
+    azure_settings: azure.AzureSettings,
+    service_principal: ports.AzureCredentials,
+    seed_vm: Callable[..., model.VmRef],
+) -> None:
+    vm = seed_vm()
+    async with azure.ComputeFactory(azure_settings)(service_principal) as before_restart:
+        token = await before_restart.begin_deallocate(vm)
+
+    async with azure.ComputeFactory(azure_settings)(service_principal) as after_restart:
+        await after_restart.wait_deallocate(vm, token)
+        observed = await after_restart.observe(vm)
+
+    assert observed is not None and observed.power_state is model.PowerState.DEALLOCATED
+    assert arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)["powerState"] == "deallocated"
+
+
+@pytest.mark.parametrize(
+    ("error_code", "expected"),
+    [
+        pytest.param("InternalExecutionError", errors.AzureUnavailable, id="a retryable code is transient"),
+        pytest.param(
+            "AnotherOperationInProgress", errors.AzureConflict, id="a competing operation is a conflict"
+        ),
+        pytest.param("OperationNotAllowed", errors.AzureOperationNotAllowed, id="a refusal is not allowed"),
+        pytest.param(
+            "BadRequest", errors.AzureOperationFailed, id="any other final code fails the operation"
+        ),
+    ],
+)
+async def test_a_deallocation_that_ends_failed_in_azure_is_classified_by_its_error_code(
+    arm: Any,
+    compute: azure.AzureCompute,
+    seed_vm: Callable[..., model.VmRef],
+    error_code: str,
+    expected: type[errors.VmgenError],
+) -> None:
+    vm = seed_vm()
+    arm.inject(Fault(kind="failed-operation", operation="deallocate", error_code=error_code))
+    token = await compute.begin_deallocate(vm)
+
+    with pytest.raises(expected, match=error_code) as raised:
+        await compute.wait_deallocate(vm, token)
+
+    assert type(raised.value) is expected
+
+
+async def test_generalizing_a_running_vm_is_refused_with_azures_message_and_changes_nothing(
+    arm: Any, compute: azure.AzureCompute, seed_vm: Callable[..., model.VmRef]
+) -> None:
+    vm = seed_vm()
+
+    with pytest.raises(errors.AzureOperationNotAllowed) as refused:
+        await compute.generalize(vm)
+
+    assert f"Operation 'generalize' is not allowed on VM '{vm.name}' since the VM is running" in str(
+        refused.value
+    )
+    assert arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)["generalized"] is False
+
+
+async def test_generalizing_a_deallocated_vm_marks_it_generalized(
+    compute: azure.AzureCompute, seed_vm: Callable[..., model.VmRef]
+) -> None:
+    vm = seed_vm(power_state="deallocated")
+
+    await compute.generalize(vm)
+
+    observed = await compute.observe(vm)
+    assert observed is not None and observed.generalized
+
+
+async def test_deallocating_a_vm_that_does_not_exist_is_vm_not_found(
+    compute: azure.AzureCompute, seed_vm: Callable[..., model.VmRef]
+) -> None:
+    vm = seed_vm()
+    missing = model.VmRef(vm.subscription_id, vm.resource_group, "adapter-vm-gone")
+
+    with pytest.raises(errors.VmNotFound, match="ResourceNotFound"):
+        await compute.begin_deallocate(missing)
+
+
+async def test_run_shell_script_returns_what_the_guest_wrote_to_stdout_and_stderr(
+    compute: azure.AzureCompute, linux_vm: Callable[..., Any]
+) -> None:
+    test_vm = linux_vm()
+
+    output = await compute.run_shell_script(
+        vm_ref(test_vm), "echo \"user=$(id -un)\"\necho 'to stderr' >&2\ngrep -c . /etc/hostname"
+    )
+
+    assert output.stdout.splitlines() == ["user=root", "1"]
+    assert output.stderr.strip() == "to stderr"
+
+
+async def test_run_command_on_a_vm_whose_agent_does_not_report_is_transient(
+    compute: azure.AzureCompute, seed_vm: Callable[..., model.VmRef]
+) -> None:
+    vm = seed_vm(agent_ready=False)
+
+    with pytest.raises(errors.AzureUnavailable, match="VMAgentStatusCommunicationError"):
+        await compute.run_shell_script(vm, "true")
+
+
+async def test_a_token_that_cannot_be_resumed_says_to_start_the_deallocation_again(
+    compute: azure.AzureCompute, seed_vm: Callable[..., model.VmRef]
+) -> None:
+    vm = seed_vm()
+
+    with pytest.raises(errors.AzureOperationFailed, match="start deallocate again"):
+        await compute.wait_deallocate(vm, model.ContinuationToken("not-a-continuation-token"))
