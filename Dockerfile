@@ -22,7 +22,11 @@ LABEL org.opencontainers.image.title="vmgen" \
       org.opencontainers.image.version="0.1.0"
 # Same base image, same interpreter path: the virtualenv moves over as is.
 COPY --from=build /opt/vmgen /opt/vmgen
-ENV PATH=/opt/vmgen/bin:$PATH \
+# asyncssh asks for the local user name: give uid 65532 a passwd entry (and USER for getpass).
+RUN groupadd --gid 65532 vmgen && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /tmp \
+      --shell /usr/sbin/nologin vmgen
+ENV USER=vmgen \
+    PATH=/opt/vmgen/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp

@@ -7,9 +7,10 @@ through the classification table there), so the workflow never sees an SDK type.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from vmgen.domain import model
 
@@ -46,11 +47,13 @@ class Compute(Protocol):
 
 
 class ComputeFactory(Protocol):
-    def __call__(self, credentials: AzureCredentials | None) -> Compute: ...
+    """`async with factory(credentials) as compute:` -- the factory's object owns and closes the clients."""
+
+    def __call__(self, credentials: AzureCredentials | None) -> AbstractAsyncContextManager[Compute]: ...
 
 
 class Deprovisioner(Protocol):
-    async def deprovision(self, target: model.SshTarget, *, delete_user: bool, timeout: float) -> str:
+    async def deprovision(self, target: model.SshTarget, *, delete_user: bool, timeout: float) -> str:  # noqa: ASYNC109
         """Run `waagent -deprovision[+user] -force` over SSH with verified host keys; returns output.
 
         Raises HostKeyMismatch / AuthenticationRefused (permanent, nothing ran), GuestUnreachable
@@ -76,3 +79,18 @@ class VmLocks(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class StatusWriter(Protocol):
+    """The status subresource of one VMGeneralization."""
+
+    async def patch_status(self, patch: Mapping[str, Any]) -> None:
+        """Apply a JSON merge patch to `status`; returns once the API server has stored it."""
+
+
+class EventRecorder(Protocol):
+    """Kubernetes Events on one VMGeneralization (reasons are `reasons.Reason` members)."""
+
+    def normal(self, reason: str, message: str) -> None: ...
+
+    def warning(self, reason: str, message: str) -> None: ...
