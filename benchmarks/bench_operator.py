@@ -48,27 +48,46 @@ def main() -> None:
         operator: OperatorProcess | None = None
         try:
             cp.kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
-            cp.kubectl("wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s")
+            cp.kubectl(
+                "wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s"
+            )
             for ns in ("bench", "vmgen-system"):
                 cp.kubectl("create", "namespace", ns)
-            cp.kubectl("-n", "bench", "create", "secret", "generic", "azure-sp",
-                       f"--from-literal=AZURE_TENANT_ID={sim.tenant_id}",
-                       f"--from-literal=AZURE_CLIENT_ID={sim.client_id}",
-                       f"--from-literal=AZURE_CLIENT_SECRET={sim.client_secret}")
-            operator = OperatorProcess(kubeconfig=str(cp.kubeconfig), arm_endpoint=sim.base_url,
-                                       ca_bundle=str(sim.ca_bundle), authority=sim.authority,
-                                       log_path=state / "operator.log", operator_namespace="vmgen-system",
-                                       poll_interval=0.05)
+            cp.kubectl(
+                "-n",
+                "bench",
+                "create",
+                "secret",
+                "generic",
+                "azure-sp",
+                f"--from-literal=AZURE_TENANT_ID={sim.tenant_id}",
+                f"--from-literal=AZURE_CLIENT_ID={sim.client_id}",
+                f"--from-literal=AZURE_CLIENT_SECRET={sim.client_secret}",
+            )
+            operator = OperatorProcess(
+                kubeconfig=str(cp.kubeconfig),
+                arm_endpoint=sim.base_url,
+                ca_bundle=str(sim.ca_bundle),
+                authority=sim.authority,
+                log_path=state / "operator.log",
+                operator_namespace="vmgen-system",
+                poll_interval=0.05,
+            )
             operator.start()
             one = run_batch(cp, sim, host, operator, prefix="one", count=1)
             many = run_batch(cp, sim, host, operator, prefix="many", count=args.vms)
-            per_vm = [len([r for r in sim.requests() if f"/virtualMachines/{n}" in r.path])
-                      for n in many["names"]]
+            per_vm = [
+                len([r for r in sim.requests() if f"/virtualMachines/{n}" in r.path]) for n in many["names"]
+            ]
             print(f"apply-to-Ready, 1 VM:            {one['all']:.2f} s (target <= 5 s)")
-            print(f"apply-to-Ready, {args.vms} VMs at once:  {many['all']:.2f} s for all "
-                  f"(median per VM {statistics.median(many['each']):.2f} s; target <= 15 s)")
-            print(f"ARM requests per VM:             median {statistics.median(per_vm):.0f}, "
-                  f"max {max(per_vm)} (token requests not counted)")
+            print(
+                f"apply-to-Ready, {args.vms} VMs at once:  {many['all']:.2f} s for all "
+                f"(median per VM {statistics.median(many['each']):.2f} s; target <= 15 s)"
+            )
+            print(
+                f"ARM requests per VM:             median {statistics.median(per_vm):.0f}, "
+                f"max {max(per_vm)} (token requests not counted)"
+            )
             print(f"operator peak memory (VmHWM):    {peak_rss_mib(operator.pid):.0f} MiB")
         finally:
             if operator is not None:
@@ -83,15 +102,35 @@ def run_batch(cp: Any, sim: Any, host: Any, operator: Any, *, prefix: str, count
     for name in names:
         sb = host.create(name)
         sim.seed_vm(subscription_id=SUBSCRIPTION, resource_group=GROUP, name=name, os_type="Linux", guest=sb)
-        cp.kubectl("-n", "bench", "create", "secret", "generic", f"{name}-ssh", "--type=kubernetes.io/ssh-auth",
-                   f"--from-file=ssh-privatekey={sb.private_key_path}")
-        docs.append({"apiVersion": "vmgen.io/v1alpha1", "kind": "VMGeneralization",
-                     "metadata": {"name": name, "namespace": "bench"},
-                     "spec": {"vm": {"subscriptionId": SUBSCRIPTION, "resourceGroup": GROUP, "name": name},
-                              "osType": "Linux", "azure": {"credentialsSecretRef": {"name": "azure-sp"}},
-                              "ssh": {"host": sb.ip, "port": sb.port, "username": sb.username,
-                                      "privateKeySecretRef": {"name": f"{name}-ssh"},
-                                      "hostKeys": list(sb.host_keys)}}})
+        cp.kubectl(
+            "-n",
+            "bench",
+            "create",
+            "secret",
+            "generic",
+            f"{name}-ssh",
+            "--type=kubernetes.io/ssh-auth",
+            f"--from-file=ssh-privatekey={sb.private_key_path}",
+        )
+        docs.append(
+            {
+                "apiVersion": "vmgen.io/v1alpha1",
+                "kind": "VMGeneralization",
+                "metadata": {"name": name, "namespace": "bench"},
+                "spec": {
+                    "vm": {"subscriptionId": SUBSCRIPTION, "resourceGroup": GROUP, "name": name},
+                    "osType": "Linux",
+                    "azure": {"credentialsSecretRef": {"name": "azure-sp"}},
+                    "ssh": {
+                        "host": sb.ip,
+                        "port": sb.port,
+                        "username": sb.username,
+                        "privateKeySecretRef": {"name": f"{name}-ssh"},
+                        "hostKeys": list(sb.host_keys),
+                    },
+                },
+            }
+        )
     start = time.monotonic()
     cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
     ready: dict[str, float] = {}
@@ -101,15 +140,19 @@ def run_batch(cp: Any, sim: Any, host: Any, operator: Any, *, prefix: str, count
         for item in items:
             name = item["metadata"]["name"]
             conditions = item.get("status", {}).get("conditions", [])
-            if name in names and name not in ready and any(
-                c["type"] == "Ready" and c["status"] == "True" for c in conditions
+            if (
+                name in names
+                and name not in ready
+                and any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
             ):
                 ready[name] = time.monotonic() - start
             if item.get("status", {}).get("phase") == "Failed" and name in names:
                 raise SystemExit(f"{name} failed: {item['status']}")
         time.sleep(0.05)
     if len(ready) < count:
-        raise SystemExit(f"only {len(ready)}/{count} Ready after 300 s; operator log: {operator.logs()[-2000:]}")
+        raise SystemExit(
+            f"only {len(ready)}/{count} Ready after 300 s; operator log: {operator.logs()[-2000:]}"
+        )
     return {"names": names, "all": max(ready.values()), "each": list(ready.values())}
 
 

@@ -64,9 +64,20 @@ def render_manifest(testbed: dict[str, Any]) -> dict[str, Any]:
     manifest: dict[str, Any] = next(d for d in docs if d.get("kind") == "VMGeneralization")
     manifest["metadata"] = {"name": NAME, "namespace": NAMESPACE}
     spec = manifest["spec"]
-    spec["vm"] = {"subscriptionId": vm["subscriptionId"], "resourceGroup": vm["resourceGroup"], "name": vm["name"]}
-    spec["ssh"].update({"host": vm["host"], "port": vm["port"], "username": vm["username"],
-                        "privateKeySecretRef": {"name": "web-01-ssh"}, "hostKeys": vm["hostKeys"]})
+    spec["vm"] = {
+        "subscriptionId": vm["subscriptionId"],
+        "resourceGroup": vm["resourceGroup"],
+        "name": vm["name"],
+    }
+    spec["ssh"].update(
+        {
+            "host": vm["host"],
+            "port": vm["port"],
+            "username": vm["username"],
+            "privateKeySecretRef": {"name": "web-01-ssh"},
+            "hostKeys": vm["hostKeys"],
+        }
+    )
     spec.setdefault("azure", {})["credentialsSecretRef"] = {"name": "azure-sp"}
     return manifest
 
@@ -81,13 +92,17 @@ def main() -> int:
         started = time.monotonic()
         testbed_proc = subprocess.Popen(
             [sys.executable, "-m", "vmgen_testbed", "up", "--state-dir", str(state), "--linux-vms", "1"],
-            stdout=(state / "testbed.log").open("wb"), stderr=subprocess.STDOUT,
+            stdout=(state / "testbed.log").open("wb"),
+            stderr=subprocess.STDOUT,
         )
         try:
             wait_for_file(state / "testbed.json", testbed_proc, timeout=300)
             testbed = json.loads((state / "testbed.json").read_text())
             vm = testbed["vms"][0]
-            log(f"testbed ready in {time.monotonic() - started:.1f}s: VM {vm['name']} at {vm['host']}:{vm['port']}")
+            log(
+                f"testbed ready in {time.monotonic() - started:.1f}s: "
+                f"VM {vm['name']} at {vm['host']}:{vm['port']}"
+            )
             return _demo(state, testbed, args.timeout)
         finally:
             testbed_proc.send_signal(signal.SIGTERM)
@@ -106,7 +121,10 @@ def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
     def kubectl(*args: str, input_text: str | None = None) -> str:
         result = subprocess.run(
             [str(kubectl_path()), "--kubeconfig", kubeconfig, *args],
-            input=input_text, capture_output=True, text=True, check=False,
+            input=input_text,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise SystemExit(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
@@ -116,10 +134,21 @@ def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
     kubectl("wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s")
     kubectl("create", "namespace", NAMESPACE)
     kubectl("create", "namespace", "vmgen-system")
-    kubectl("-n", NAMESPACE, "create", "secret", "generic", "web-01-ssh", "--type=kubernetes.io/ssh-auth",
-            f"--from-file=ssh-privatekey={vm['privateKeyPath']}")
-    sp = {"AZURE_TENANT_ID": arm["tenantId"], "AZURE_CLIENT_ID": arm["clientId"],
-          "AZURE_CLIENT_SECRET": arm["clientSecret"]}
+    kubectl(
+        "-n",
+        NAMESPACE,
+        "create",
+        "secret",
+        "generic",
+        "web-01-ssh",
+        "--type=kubernetes.io/ssh-auth",
+        f"--from-file=ssh-privatekey={vm['privateKeyPath']}",
+    )
+    sp = {
+        "AZURE_TENANT_ID": arm["tenantId"],
+        "AZURE_CLIENT_ID": arm["clientId"],
+        "AZURE_CLIENT_SECRET": arm["clientSecret"],
+    }
     sp_file = state / "azure-sp.env"
     sp_file.write_text("".join(f"{k}={v}\n" for k, v in sp.items()))
     kubectl("-n", NAMESPACE, "create", "secret", "generic", "azure-sp", f"--from-env-file={sp_file}")
@@ -127,8 +156,12 @@ def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
 
     before = guest_inventory(Path(vm["rootfs"]), vm["username"])
     operator = OperatorProcess(
-        kubeconfig=kubeconfig, arm_endpoint=arm["baseUrl"], ca_bundle=arm["caBundle"],
-        authority=arm["authority"], log_path=state / "operator.log", operator_namespace="vmgen-system",
+        kubeconfig=kubeconfig,
+        arm_endpoint=arm["baseUrl"],
+        ca_bundle=arm["caBundle"],
+        authority=arm["authority"],
+        log_path=state / "operator.log",
+        operator_namespace="vmgen-system",
         poll_interval=0.2,
     )
     operator.start()
@@ -173,7 +206,10 @@ def follow(kubectl: Any, timeout: float) -> bool:
         if ready and ready[0].get("status") == "True":
             return True
         if status.get("phase") == "Failed":
-            print(f"  Failed: {ready[0].get('reason') if ready else ''}: {ready[0].get('message') if ready else ''}")
+            print(
+                f"  Failed: {ready[0].get('reason') if ready else ''}: "
+                f"{ready[0].get('message') if ready else ''}"
+            )
             return False
         time.sleep(0.2)
     return False

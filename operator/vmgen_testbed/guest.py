@@ -28,7 +28,7 @@ class Guest(Protocol):
     async def power_off(self) -> None:
         """Stop the guest's services so that nothing answers on its address. Idempotent."""
 
-    async def run_script(self, script: str, *, shell: str, timeout: float) -> ScriptResult:
+    async def run_script(self, script: str, *, shell: str, timeout: float) -> ScriptResult:  # noqa: ASYNC109
         """Run `script` as root inside the guest. `shell` is "bash" (RunShellScript) or
         "powershell" (RunPowerShellScript, for a later Windows guest); a guest that cannot run the
         given shell raises `NotImplementedError` and the simulator answers Azure's error for it."""

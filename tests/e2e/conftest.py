@@ -25,16 +25,24 @@ _namespaces = itertools.count(1)
 @pytest.fixture(scope="session")
 def crd(control_plane: Any) -> None:
     control_plane.kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
-    control_plane.kubectl("wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s")
+    control_plane.kubectl(
+        "wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s"
+    )
     control_plane.kubectl("create", "namespace", OPERATOR_NAMESPACE)
 
 
 @pytest.fixture(scope="session")
-def operator(control_plane: Any, arm: Any, crd: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator(
+    control_plane: Any, arm: Any, crd: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
     process = OperatorProcess(
-        kubeconfig=str(control_plane.kubeconfig), arm_endpoint=arm.base_url, ca_bundle=str(arm.ca_bundle),
-        authority=arm.authority, log_path=tmp_path_factory.mktemp("operator") / "operator.log",
-        operator_namespace=OPERATOR_NAMESPACE, poll_interval=0.05,
+        kubeconfig=str(control_plane.kubeconfig),
+        arm_endpoint=arm.base_url,
+        ca_bundle=str(arm.ca_bundle),
+        authority=arm.authority,
+        log_path=tmp_path_factory.mktemp("operator") / "operator.log",
+        operator_namespace=OPERATOR_NAMESPACE,
+        poll_interval=0.05,
     )
     process.start()
     yield process
@@ -48,11 +56,23 @@ class World:
     operator: OperatorProcess
     namespace: str
 
-    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input_text: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         result: subprocess.CompletedProcess[str] = subprocess.run(
-            [str(self.control_plane.kubectl_path), "--kubeconfig", str(self.control_plane.kubeconfig),
-             "-n", self.namespace, *args],
-            input=input_text, capture_output=True, text=True, check=False, timeout=120,
+            [
+                str(self.control_plane.kubectl_path),
+                "--kubeconfig",
+                str(self.control_plane.kubeconfig),
+                "-n",
+                self.namespace,
+                *args,
+            ],
+            input=input_text,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
@@ -65,8 +85,9 @@ class World:
         body: dict[str, Any] = json.loads(self.kubectl("get", "vmgen", name, "-o", "json").stdout)
         return body
 
-    def wait_for(self, name: str, predicate: Callable[[dict[str, Any]], bool], *, timeout: float,
-                 what: str) -> dict[str, Any]:
+    def wait_for(
+        self, name: str, predicate: Callable[[dict[str, Any]], bool], *, timeout: float, what: str
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         body: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -75,13 +96,15 @@ class World:
                 return body
             time.sleep(0.05)
         raise AssertionError(
-            f"{name}: {what} not reached within {timeout}s; status: {json.dumps(body.get('status'), indent=1)}\n"
+            f"{name}: {what} not reached within {timeout}s; "
+            f"status: {json.dumps(body.get('status'), indent=1)}\n"
             f"operator log tail:\n{self.operator.logs()[-3000:]}"
         )
 
     def wait_ready(self, name: str, *, timeout: float = 90) -> dict[str, Any]:
-        result = self.kubectl("wait", "--for=condition=Ready", f"vmgen/{name}", f"--timeout={int(timeout)}s",
-                              check=False)
+        result = self.kubectl(
+            "wait", "--for=condition=Ready", f"vmgen/{name}", f"--timeout={int(timeout)}s", check=False
+        )
         body = self.get(name)
         assert result.returncode == 0, (
             f"kubectl wait failed: {result.stderr}\nstatus: {json.dumps(body.get('status'), indent=1)}\n"
@@ -90,8 +113,9 @@ class World:
         return body
 
     def wait_failed(self, name: str, *, timeout: float = 60) -> dict[str, Any]:
-        return self.wait_for(name, lambda b: b.get("status", {}).get("phase") == "Failed", timeout=timeout,
-                             what="phase Failed")
+        return self.wait_for(
+            name, lambda b: b.get("status", {}).get("phase") == "Failed", timeout=timeout, what="phase Failed"
+        )
 
     def events(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = json.loads(self.kubectl("get", "events", "-o", "json").stdout)["items"]
@@ -100,20 +124,43 @@ class World:
     def ssh_secret(self, name: str, private_key: bytes) -> None:
         path = self.operator.log_path.parent / f"{self.namespace}-{name}.key"
         path.write_bytes(private_key)
-        self.kubectl("create", "secret", "generic", name, "--type=kubernetes.io/ssh-auth",
-                     f"--from-file=ssh-privatekey={path}")
+        self.kubectl(
+            "create",
+            "secret",
+            "generic",
+            name,
+            "--type=kubernetes.io/ssh-auth",
+            f"--from-file=ssh-privatekey={path}",
+        )
         path.unlink()
 
     def azure_secret(self, name: str, *, tenant_id: str, client_id: str, client_secret: str) -> None:
-        self.kubectl("create", "secret", "generic", name, f"--from-literal=AZURE_TENANT_ID={tenant_id}",
-                     f"--from-literal=AZURE_CLIENT_ID={client_id}",
-                     f"--from-literal=AZURE_CLIENT_SECRET={client_secret}")
+        self.kubectl(
+            "create",
+            "secret",
+            "generic",
+            name,
+            f"--from-literal=AZURE_TENANT_ID={tenant_id}",
+            f"--from-literal=AZURE_CLIENT_ID={client_id}",
+            f"--from-literal=AZURE_CLIENT_SECRET={client_secret}",
+        )
 
-    def linux_manifest(self, name: str, vm: Any, *, ssh_secret: str = "ssh", azure_secret: str | None = "azure-sp",
-                       host_keys: list[str] | None = None) -> dict[str, Any]:
+    def linux_manifest(
+        self,
+        name: str,
+        vm: Any,
+        *,
+        ssh_secret: str = "ssh",
+        azure_secret: str | None = "azure-sp",
+        host_keys: list[str] | None = None,
+    ) -> dict[str, Any]:
         sandbox = vm.sandbox
-        ssh: dict[str, Any] = {"host": sandbox.ip, "port": sandbox.port, "username": sandbox.username,
-                               "privateKeySecretRef": {"name": ssh_secret}}
+        ssh: dict[str, Any] = {
+            "host": sandbox.ip,
+            "port": sandbox.port,
+            "username": sandbox.username,
+            "privateKeySecretRef": {"name": ssh_secret},
+        }
         if host_keys is not None:
             ssh["hostKeys"] = host_keys
         spec: dict[str, Any] = {
@@ -123,14 +170,22 @@ class World:
         }
         if azure_secret is not None:
             spec["azure"] = {"credentialsSecretRef": {"name": azure_secret}}
-        return {"apiVersion": "vmgen.io/v1alpha1", "kind": "VMGeneralization",
-                "metadata": {"name": name, "namespace": self.namespace}, "spec": spec}
+        return {
+            "apiVersion": "vmgen.io/v1alpha1",
+            "kind": "VMGeneralization",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": spec,
+        }
 
     def linux_job(self, name: str, vm: Any, **kwargs: Any) -> dict[str, Any]:
         """Secrets for `vm` plus the manifest, applied: the common path of most tests."""
         self.ssh_secret(kwargs.pop("ssh_secret_name", "ssh"), vm.sandbox.private_key)
-        self.azure_secret("azure-sp", tenant_id=self.arm.tenant_id, client_id=self.arm.client_id,
-                          client_secret=self.arm.client_secret)
+        self.azure_secret(
+            "azure-sp",
+            tenant_id=self.arm.tenant_id,
+            client_id=self.arm.client_id,
+            client_secret=self.arm.client_secret,
+        )
         manifest = self.linux_manifest(name, vm, **kwargs)
         self.apply(manifest)
         return manifest

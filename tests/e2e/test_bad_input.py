@@ -44,10 +44,17 @@ def test_an_edit_of_spec_vm_is_rejected_with_the_rule_message(world: World, linu
 
 def test_a_missing_ssh_secret_fails_before_touching_the_vm(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
-    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
-                       client_secret=world.arm.client_secret)
-    world.apply(world.linux_manifest("no-secret", vm, ssh_secret="does-not-exist",
-                                     host_keys=list(vm.sandbox.host_keys)))
+    world.azure_secret(
+        "azure-sp",
+        tenant_id=world.arm.tenant_id,
+        client_id=world.arm.client_id,
+        client_secret=world.arm.client_secret,
+    )
+    world.apply(
+        world.linux_manifest(
+            "no-secret", vm, ssh_secret="does-not-exist", host_keys=list(vm.sandbox.host_keys)
+        )
+    )
 
     body = world.wait_failed("no-secret")
 
@@ -70,8 +77,12 @@ def test_a_wrong_host_key_fails_and_the_guest_is_untouched(world: World, linux_v
 def test_a_wrong_ssh_key_fails_and_the_guest_is_untouched(world: World, linux_vm: Any) -> None:
     vm, other = linux_vm(), linux_vm()
     world.ssh_secret("ssh", other.sandbox.private_key)
-    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
-                       client_secret=world.arm.client_secret)
+    world.azure_secret(
+        "azure-sp",
+        tenant_id=world.arm.tenant_id,
+        client_id=world.arm.client_id,
+        client_secret=world.arm.client_secret,
+    )
     world.apply(world.linux_manifest("wrong-key", vm, host_keys=list(vm.sandbox.host_keys)))
 
     body = world.wait_failed("wrong-key")
@@ -83,8 +94,12 @@ def test_a_wrong_ssh_key_fails_and_the_guest_is_untouched(world: World, linux_vm
 def test_a_vm_that_does_not_exist_fails_with_vm_not_found(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
     world.ssh_secret("ssh", vm.sandbox.private_key)
-    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
-                       client_secret=world.arm.client_secret)
+    world.azure_secret(
+        "azure-sp",
+        tenant_id=world.arm.tenant_id,
+        client_id=world.arm.client_id,
+        client_secret=world.arm.client_secret,
+    )
     ghost = world.linux_manifest("ghost", vm, host_keys=list(vm.sandbox.host_keys))
     ghost["spec"]["vm"]["name"] = "vm-that-was-never-created"
     world.apply(ghost)
@@ -99,8 +114,12 @@ def test_a_vm_that_does_not_exist_fails_with_vm_not_found(world: World, linux_vm
 def test_refused_azure_credentials_fail_and_the_vm_is_untouched(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
     world.ssh_secret("ssh", vm.sandbox.private_key)
-    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
-                       client_secret="definitely-the-wrong-secret")
+    world.azure_secret(
+        "azure-sp",
+        tenant_id=world.arm.tenant_id,
+        client_id=world.arm.client_id,
+        client_secret="definitely-the-wrong-secret",
+    )
     world.apply(world.linux_manifest("refused", vm, host_keys=list(vm.sandbox.host_keys)))
 
     body = world.wait_failed("refused")
@@ -113,11 +132,21 @@ def test_refused_azure_credentials_fail_and_the_vm_is_untouched(world: World, li
 
 def test_an_already_generalized_vm_is_adopted_not_failed(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
-    world.arm.seed_vm(subscription_id=vm.subscription_id, resource_group=vm.resource_group, name="already-golden",
-                      os_type="Linux", power_state="deallocated", generalized=True)
+    world.arm.seed_vm(
+        subscription_id=vm.subscription_id,
+        resource_group=vm.resource_group,
+        name="already-golden",
+        os_type="Linux",
+        power_state="deallocated",
+        generalized=True,
+    )
     world.ssh_secret("ssh", vm.sandbox.private_key)
-    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
-                       client_secret=world.arm.client_secret)
+    world.azure_secret(
+        "azure-sp",
+        tenant_id=world.arm.tenant_id,
+        client_id=world.arm.client_id,
+        client_secret=world.arm.client_secret,
+    )
     manifest = world.linux_manifest("adopted", vm, host_keys=list(vm.sandbox.host_keys))
     manifest["spec"]["vm"]["name"] = "already-golden"
     world.apply(manifest)
@@ -137,11 +166,20 @@ def test_a_stopped_vm_that_is_not_generalized_fails_asking_to_start_it(
 ) -> None:
     vm = linux_vm()
     name = f"cold-{power_state}"
-    world.arm.seed_vm(subscription_id=vm.subscription_id, resource_group=vm.resource_group, name=name,
-                      os_type="Linux", power_state=power_state)
+    world.arm.seed_vm(
+        subscription_id=vm.subscription_id,
+        resource_group=vm.resource_group,
+        name=name,
+        os_type="Linux",
+        power_state=power_state,
+    )
     world.ssh_secret("ssh", vm.sandbox.private_key)
-    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
-                       client_secret=world.arm.client_secret)
+    world.azure_secret(
+        "azure-sp",
+        tenant_id=world.arm.tenant_id,
+        client_id=world.arm.client_id,
+        client_secret=world.arm.client_secret,
+    )
     manifest = world.linux_manifest(name, vm, host_keys=list(vm.sandbox.host_keys))
     manifest["spec"]["vm"]["name"] = name
     world.apply(manifest)
@@ -155,11 +193,19 @@ def test_a_stopped_vm_that_is_not_generalized_fails_asking_to_start_it(
 
 def test_an_os_type_that_contradicts_azure_fails_validation(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
-    world.arm.seed_vm(subscription_id=vm.subscription_id, resource_group=vm.resource_group, name="really-windows",
-                      os_type="Windows")
+    world.arm.seed_vm(
+        subscription_id=vm.subscription_id,
+        resource_group=vm.resource_group,
+        name="really-windows",
+        os_type="Windows",
+    )
     world.ssh_secret("ssh", vm.sandbox.private_key)
-    world.azure_secret("azure-sp", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
-                       client_secret=world.arm.client_secret)
+    world.azure_secret(
+        "azure-sp",
+        tenant_id=world.arm.tenant_id,
+        client_id=world.arm.client_id,
+        client_secret=world.arm.client_secret,
+    )
     manifest = world.linux_manifest("os-mismatch", vm, host_keys=list(vm.sandbox.host_keys))
     manifest["spec"]["vm"]["name"] = "really-windows"
     world.apply(manifest)

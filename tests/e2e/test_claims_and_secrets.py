@@ -11,26 +11,45 @@ from tests.e2e.conftest import World, condition
 def test_a_second_resource_for_the_same_vm_waits_and_never_touches_it(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
     wrapper = vm.sandbox.rootfs / "usr/local/sbin/waagent"
-    wrapper.write_text("#!/bin/sh\necho start >> /var/log/vmgen-deprovision-starts\nsleep 2\n"
-                       "exec /usr/sbin/waagent \"$@\"\n")
+    wrapper.write_text(
+        '#!/bin/sh\necho start >> /var/log/vmgen-deprovision-starts\nsleep 2\nexec /usr/sbin/waagent "$@"\n'
+    )
     wrapper.chmod(0o755)
     world.linux_job("first", vm, host_keys=list(vm.sandbox.host_keys))
-    world.wait_for("first", lambda b: b.get("status", {}).get("phase") == "Deprovisioning", timeout=60,
-                   what="first deprovisioning")
+    world.wait_for(
+        "first",
+        lambda b: b.get("status", {}).get("phase") == "Deprovisioning",
+        timeout=60,
+        what="first deprovisioning",
+    )
     second = world.linux_manifest("second", vm, host_keys=list(vm.sandbox.host_keys))
     world.apply(second)
 
-    body = world.wait_for("second", lambda b: any(
-        c["type"] == "Ready" and c["reason"] == "VMClaimedByAnother"
-        for c in b.get("status", {}).get("conditions", [])), timeout=30, what="VMClaimedByAnother")
+    body = world.wait_for(
+        "second",
+        lambda b: any(
+            c["type"] == "Ready" and c["reason"] == "VMClaimedByAnother"
+            for c in b.get("status", {}).get("conditions", [])
+        ),
+        timeout=30,
+        what="VMClaimedByAnother",
+    )
     assert f"{world.namespace}/first" in condition(body, "Ready")["message"]
 
     world.wait_ready("first")
     starts = (vm.sandbox.rootfs / "var/log/vmgen-deprovision-starts").read_text().splitlines()
     assert len(starts) == 1, "the second resource must never deprovision the VM"
-    after = world.wait_for("second", lambda b: b.get("status", {}).get("phase") in ("Succeeded", "Failed", "Pending"),
-                           timeout=30, what="second settled")
-    assert after["status"].get("steps", {}).get("deprovision", {}).get("state") in (None, "Pending", "Skipped")
+    after = world.wait_for(
+        "second",
+        lambda b: b.get("status", {}).get("phase") in ("Succeeded", "Failed", "Pending"),
+        timeout=30,
+        what="second settled",
+    )
+    assert after["status"].get("steps", {}).get("deprovision", {}).get("state") in (
+        None,
+        "Pending",
+        "Skipped",
+    )
 
 
 def test_no_secret_value_appears_in_logs_events_or_status(world: World, linux_vm: Any) -> None:
@@ -38,8 +57,12 @@ def test_no_secret_value_appears_in_logs_events_or_status(world: World, linux_vm
     world.linux_job("secretive", vm)
     world.wait_ready("secretive")
     # also a failure path, where messages are richest
-    world.azure_secret("azure-bad", tenant_id=world.arm.tenant_id, client_id=world.arm.client_id,
-                       client_secret="wrong-secret-value-3f9a1c")
+    world.azure_secret(
+        "azure-bad",
+        tenant_id=world.arm.tenant_id,
+        client_id=world.arm.client_id,
+        client_secret="wrong-secret-value-3f9a1c",
+    )
     other = linux_vm()
     manifest = world.linux_manifest("secretive-refused", other, azure_secret="azure-bad")
     world.apply(manifest)

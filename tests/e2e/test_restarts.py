@@ -26,7 +26,7 @@ def counting_slow_waagent(vm: Any, seconds: float) -> None:
     wrapper = vm.sandbox.rootfs / "usr/local/sbin/waagent"
     wrapper.write_text(
         "#!/bin/sh\necho start >> /var/log/vmgen-deprovision-starts\n"
-        f"sleep {seconds}\nexec /usr/sbin/waagent \"$@\"\n"
+        f'sleep {seconds}\nexec /usr/sbin/waagent "$@"\n'
     )
     wrapper.chmod(0o755)
 
@@ -37,9 +37,15 @@ def test_killed_during_deprovision_it_resumes_without_running_deprovision_twice(
     vm = linux_vm()
     counting_slow_waagent(vm, 2)
     world.linux_job("kill-deprovision", vm, host_keys=list(vm.sandbox.host_keys))
-    world.wait_for("kill-deprovision", lambda b: step_state(b, "deprovision") == "Running", timeout=60,
-                   what="deprovision Running")
-    world.wait_for("kill-deprovision", lambda b: deprovision_runs(vm) == 1, timeout=30, what="waagent started")
+    world.wait_for(
+        "kill-deprovision",
+        lambda b: step_state(b, "deprovision") == "Running",
+        timeout=60,
+        what="deprovision Running",
+    )
+    world.wait_for(
+        "kill-deprovision", lambda b: deprovision_runs(vm) == 1, timeout=30, what="waagent started"
+    )
 
     world.operator.kill()
     world.operator.start()
@@ -58,9 +64,12 @@ def test_killed_during_the_deallocate_operation_it_resumes_from_the_continuation
     world.arm.set_latency("deallocate", 3.0)
     try:
         world.linux_job("kill-deallocate", vm, host_keys=list(vm.sandbox.host_keys))
-        world.wait_for("kill-deallocate",
-                       lambda b: bool(b.get("status", {}).get("steps", {}).get("shutdown", {}).get("continuationToken")),
-                       timeout=60, what="deallocate continuation token recorded")
+        world.wait_for(
+            "kill-deallocate",
+            lambda b: bool(b.get("status", {}).get("steps", {}).get("shutdown", {}).get("continuationToken")),
+            timeout=60,
+            what="deallocate continuation token recorded",
+        )
         world.operator.kill()
         world.operator.start()
         body = world.wait_ready("kill-deallocate")
@@ -78,8 +87,12 @@ def test_killed_between_deallocate_and_generalize_it_generalizes_once(world: Wor
     world.arm.set_latency("generalize", 2.0)
     try:
         world.linux_job("kill-generalize", vm, host_keys=list(vm.sandbox.host_keys))
-        world.wait_for("kill-generalize", lambda b: step_state(b, "shutdown") == "Succeeded", timeout=60,
-                       what="shutdown Succeeded")
+        world.wait_for(
+            "kill-generalize",
+            lambda b: step_state(b, "shutdown") == "Succeeded",
+            timeout=60,
+            what="shutdown Succeeded",
+        )
         world.operator.kill()
         world.operator.start()
         body = world.wait_ready("kill-generalize")
@@ -105,7 +118,9 @@ def test_throttling_and_unavailability_are_retried_until_ready(world: World, lin
 
     assert body["status"]["steps"]["deprovision"]["attempts"] == 1
     assert condition(body, "Generalized")["status"] == "True"
-    warnings = [e for e in world.events() if e["type"] == "Warning" and e["involvedObject"]["name"] == "throttled"]
+    warnings = [
+        e for e in world.events() if e["type"] == "Warning" and e["involvedObject"]["name"] == "throttled"
+    ]
     assert warnings, "retries must show as Warning events"
 
 
@@ -116,13 +131,25 @@ def test_an_unverifiable_deprovision_waits_for_a_person_to_confirm(world: World,
     world.wait_for("confirm", lambda b: deprovision_runs(vm) == 1, timeout=60, what="waagent started")
     world.operator.kill()
     # Run Command is the only way to verify: make it fail for as long as the operator asks.
-    world.arm.inject(Fault(kind="failed-operation", operation="runCommand", count=1000,
-                           error_code="VMAgentStatusCommunicationError"))
+    world.arm.inject(
+        Fault(
+            kind="failed-operation",
+            operation="runCommand",
+            count=1000,
+            error_code="VMAgentStatusCommunicationError",
+        )
+    )
     try:
         world.operator.start()
-        body = world.wait_for("confirm", lambda b: any(
-            c["type"] == "DeprovisionOutcomeUnknown" and c["status"] == "True"
-            for c in b.get("status", {}).get("conditions", [])), timeout=60, what="DeprovisionOutcomeUnknown")
+        body = world.wait_for(
+            "confirm",
+            lambda b: any(
+                c["type"] == "DeprovisionOutcomeUnknown" and c["status"] == "True"
+                for c in b.get("status", {}).get("conditions", [])
+            ),
+            timeout=60,
+            what="DeprovisionOutcomeUnknown",
+        )
         assert condition(body, "Ready")["status"] == "False"
         assert "vmgen.io/confirm-deprovisioned" in condition(body, "DeprovisionOutcomeUnknown")["message"]
         assert world.arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)["powerState"] == "running"
