@@ -1,0 +1,275 @@
+"""Small in-memory fakes of the ports, for unit tests of the workflow (they live beside the ports).
+
+They model just enough behaviour to tell right from wrong: a VM with a power state that only the
+calls a real Azure would accept can change, a guest that can be deprovisioned once, a status writer
+that applies merge patches like the API server and keeps every patch for assertions, scripted
+errors per call. Contract and e2e tests use the real adapters against the testbed instead.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from vmgen.domain import errors, guest, model, ports
+
+
+@dataclass
+class FakeClock:
+    current: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class Faults:
+    """Errors to raise, per operation name, in order; each raised once."""
+
+    def __init__(self) -> None:
+        self._queued: dict[str, deque[Exception]] = {}
+
+    def add(self, operation: str, *exceptions: Exception) -> None:
+        self._queued.setdefault(operation, deque()).extend(exceptions)
+
+    def check(self, operation: str) -> None:
+        queue = self._queued.get(operation)
+        if queue:
+            raise queue.popleft()
+
+
+@dataclass
+class FakeGuest:
+    """What the evidence script would see inside the guest."""
+
+    user_present: bool = True
+    host_keys: tuple[str, ...] = (
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfakefakefakefakefakefakefakefakefake",
+    )
+    ovf_env_present: bool = True
+    waagent_running: bool = False
+    deprovision_runs: int = 0
+
+    def deprovision(self, *, delete_user: bool) -> None:
+        self.deprovision_runs += 1
+        self.host_keys = ()
+        self.ovf_env_present = False
+        if delete_user:
+            self.user_present = False
+
+    def evidence_output(self) -> str:
+        return "\n".join(
+            [
+                f"vmgen-evidence user={'present' if self.user_present else 'absent'}",
+                f"vmgen-evidence hostkeys={len(self.host_keys)}",
+                f"vmgen-evidence ovfenv={'present' if self.ovf_env_present else 'absent'}",
+                f"vmgen-evidence waagent={'running' if self.waagent_running else 'idle'}",
+            ]
+        )
+
+
+@dataclass
+class FakeVm:
+    ref: model.VmRef
+    os_type: model.OsType | None = model.OsType.LINUX
+    power_state: model.PowerState = model.PowerState.RUNNING
+    generalized: bool = False
+    agent_ready: bool = True
+    guest: FakeGuest = field(default_factory=FakeGuest)
+
+    def observation(self) -> model.VmObservation:
+        return model.VmObservation(
+            id=self.ref.resource_id,
+            os_type=self.os_type,
+            power_state=self.power_state,
+            generalized=self.generalized,
+            agent_ready=self.agent_ready,
+        )
+
+
+class FakeCompute:
+    """`ports.Compute` over a dict of FakeVm; deallocate completes when waited for."""
+
+    def __init__(self, azure: FakeAzure) -> None:
+        self._azure = azure
+
+    async def __aenter__(self) -> FakeCompute:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._azure.closed += 1
+
+    def _call(self, operation: str, vm: model.VmRef) -> FakeVm:
+        self._azure.calls.append((operation, vm.name))
+        self._azure.faults.check(operation)
+        found = self._azure.vms.get(vm.name)
+        if found is None:
+            raise errors.VmNotFound(f"ResourceNotFound: VM {vm.name} was not found")
+        return found
+
+    async def observe(self, vm: model.VmRef) -> model.VmObservation | None:
+        self._azure.calls.append(("observe", vm.name))
+        self._azure.faults.check("observe")
+        found = self._azure.vms.get(vm.name)
+        return found.observation() if found else None
+
+    async def begin_deallocate(self, vm: model.VmRef) -> model.ContinuationToken:
+        found = self._call("begin_deallocate", vm)
+        found.power_state = model.PowerState.DEALLOCATING
+        return model.ContinuationToken(f"token-{vm.name}-{len(self._azure.calls)}")
+
+    async def wait_deallocate(self, vm: model.VmRef, token: model.ContinuationToken) -> None:
+        found = self._call("wait_deallocate", vm)
+        found.power_state = model.PowerState.DEALLOCATED
+
+    async def generalize(self, vm: model.VmRef) -> None:
+        found = self._call("generalize", vm)
+        if found.power_state not in (model.PowerState.DEALLOCATED, model.PowerState.STOPPED):
+            raise errors.AzureOperationNotAllowed("OperationNotAllowed: the VM must be stopped to generalize")
+        found.generalized = True
+
+    async def run_shell_script(self, vm: model.VmRef, script: str) -> model.ScriptOutput:
+        found = self._call("run_shell_script", vm)
+        if script == guest.HOST_KEYS_SCRIPT:
+            return model.ScriptOutput(
+                stdout="\n".join(f"{k} root@vm" for k in found.guest.host_keys), stderr=""
+            )
+        return model.ScriptOutput(stdout=found.guest.evidence_output(), stderr="")
+
+
+class FakeAzure:
+    """`ports.ComputeFactory`: one FakeCompute per call, all sharing the same VMs, calls and faults."""
+
+    def __init__(self, *vms: FakeVm) -> None:
+        self.vms = {vm.ref.name: vm for vm in vms}
+        self.calls: list[tuple[str, str]] = []
+        self.credentials: list[ports.AzureCredentials | None] = []
+        self.faults = Faults()
+        self.closed = 0
+
+    def __call__(self, credentials: ports.AzureCredentials | None) -> FakeCompute:
+        self.credentials.append(credentials)
+        return FakeCompute(self)
+
+    def operations(self) -> list[str]:
+        return [operation for operation, _ in self.calls]
+
+
+class FakeDeprovisioner:
+    """`ports.Deprovisioner` that deprovisions a FakeGuest; `outcome_lost` simulates a dropped connection
+    after waagent started (the guest is deprovisioned, the caller does not learn it)."""
+
+    def __init__(self, azure: FakeAzure) -> None:
+        self._azure = azure
+        self.faults = Faults()
+        self.targets: list[model.SshTarget] = []
+        self.outcome_lost = False
+
+    async def deprovision(self, target: model.SshTarget, *, delete_user: bool, timeout: float) -> str:  # noqa: ASYNC109
+        self.targets.append(target)
+        self.faults.check("deprovision")
+        vm = next(
+            vm
+            for vm in self._azure.vms.values()
+            if target.host_keys and set(target.host_keys) & set(vm.guest.host_keys)
+        )
+        vm.guest.deprovision(delete_user=delete_user)
+        if self.outcome_lost:
+            raise errors.DeprovisionOutcomeUnknown("The SSH connection was lost while waagent was running.")
+        return "WARNING! The waagent service will be stopped."
+
+    async def accepts_logins(self, target: model.SshTarget) -> bool:
+        return True
+
+
+class FakeSecrets:
+    def __init__(self, secrets: Mapping[tuple[str, str], Mapping[str, bytes]] | None = None) -> None:
+        self.secrets = dict(secrets or {})
+        self.reads: list[tuple[str, str]] = []
+
+    async def read(self, namespace: str, name: str) -> Mapping[str, bytes]:
+        self.reads.append((namespace, name))
+        found = self.secrets.get((namespace, name))
+        if found is None:
+            raise errors.SecretNotFound(f"Secret {namespace}/{name} does not exist.")
+        return found
+
+
+class FakeLocks:
+    def __init__(self) -> None:
+        self.holders: dict[str, str] = {}
+        self.faults = Faults()
+
+    async def acquire(self, vm: model.VmResourceId, holder: str) -> str | None:
+        self.faults.check("acquire")
+        current = self.holders.setdefault(vm.lower(), holder)
+        return None if current == holder else current
+
+    async def release(self, vm: model.VmResourceId, holder: str) -> None:
+        if self.holders.get(vm.lower()) == holder:
+            del self.holders[vm.lower()]
+
+
+class FakeStatusWriter:
+    """Applies merge patches to `body` like the API server's status subresource does."""
+
+    def __init__(self, body: Mapping[str, Any] | None = None) -> None:
+        self.body: dict[str, Any] = dict(body or {})
+        self.patches: list[dict[str, Any]] = []
+        self.faults = Faults()
+
+    async def patch_status(self, patch: Mapping[str, Any]) -> None:
+        self.faults.check("patch_status")
+        self.patches.append(dict(patch))
+        self.body = _apply(self.body, patch)
+
+
+def _apply(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    result = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, Mapping):
+            before = result.get(key)
+            result[key] = _apply(before if isinstance(before, Mapping) else {}, value)
+        else:
+            result[key] = value
+    return result
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    type: str
+    reason: str
+    message: str
+
+
+class FakeEvents:
+    def __init__(self) -> None:
+        self.events: list[RecordedEvent] = []
+
+    def normal(self, reason: str, message: str) -> None:
+        self.events.append(RecordedEvent("Normal", reason, message))
+
+    def warning(self, reason: str, message: str) -> None:
+        self.events.append(RecordedEvent("Warning", reason, message))
+
+    def reasons(self, type: str | None = None) -> list[str]:
+        return [e.reason for e in self.events if type is None or e.type == type]
+
+
+def linux_vm(name: str = "web-01", **changes: Any) -> FakeVm:
+    vm = FakeVm(
+        ref=model.VmRef(
+            subscription_id="00000000-0000-0000-0000-000000000001", resource_group="rg-images", name=name
+        )
+    )
+    return replace(vm, **changes) if changes else vm

@@ -1,0 +1,327 @@
+"""The one place that decides what happens next to a VMGeneralization.
+
+`plan(spec, status, observation, now=, confirmed=, claimed_by=)` is pure: from the checkpoints in
+status and a fresh read of the VM it picks exactly one action; `vmgen.workflow` performs it. Keeping
+the decision apart from the I/O (after Azure Service Operator's "Begin or Monitor" split) lets the
+whole state machine be tested as a table.
+
+Rules it enforces, every pass, against the fresh observation rather than cached status:
+- never deprovision a VM that is not running, or one that is already generalized (adopt it instead);
+- never generalize a VM that is not deallocated/stopped; never start anything;
+- a deprovision found Running at the start of a pass was interrupted (restart, dropped connection):
+  verify it through Run Command, never rerun it blindly; when it cannot be verified, wait for a person
+  (annotation `vmgen.io/confirm-deprovisioned: "true"`) while still re-verifying now and then (read-only),
+  so that Run Command coming back resolves it without anyone;
+- a deallocate with a continuation token is resumed, not begun again;
+- an explicit osType that contradicts Azure fails before anything touches the VM;
+- Windows is not supported yet: it fails with OSNotSupported, untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from vmgen.domain import model
+from vmgen.domain.reasons import Reason
+from vmgen.domain.spec import Spec
+from vmgen.domain.status import Phase, Status, StepName, StepState
+
+CLAIM_RECHECK_SECONDS = 15.0
+AGENT_RECHECK_SECONDS = 15.0
+TRANSITION_RECHECK_SECONDS = 5.0
+CONFIRMATION_RECHECK_SECONDS = 60.0
+"""An annotation change also wakes the resource at once; this is only the fallback cadence."""
+
+CONFIRM_ANNOTATION = "vmgen.io/confirm-deprovisioned"
+
+
+@dataclass(frozen=True)
+class Validate:
+    """Check the guest's Secret and checkpoint validation (Azure already said: a running Linux VM)."""
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """Azure says the VM is generalized already: skip the remaining steps and succeed."""
+
+
+@dataclass(frozen=True)
+class Deprovision:
+    """Record intent, run waagent over SSH, checkpoint."""
+
+
+@dataclass(frozen=True)
+class VerifyDeprovision:
+    """An interrupted deprovision: read the evidence through Run Command."""
+
+
+@dataclass(frozen=True)
+class MarkDeprovisionUnknown:
+    why: str
+
+
+@dataclass(frozen=True)
+class AwaitConfirmation:
+    """Deprovision's outcome is unknown: nothing to do until a person confirms."""
+
+
+@dataclass(frozen=True)
+class ConfirmDeprovision:
+    """A person confirmed through the annotation: checkpoint deprovision as Succeeded."""
+
+
+@dataclass(frozen=True)
+class BeginDeallocate:
+    """Record intent, start the deallocate LRO, record its continuation token."""
+
+
+@dataclass(frozen=True)
+class ResumeDeallocate:
+    token: model.ContinuationToken
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Azure already shows a step's effect (VM deallocated / generalized): record it as done."""
+
+    step: StepName
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Generalize:
+    """Record intent, POST generalize, checkpoint."""
+
+
+@dataclass(frozen=True)
+class Succeed:
+    """Every step is done."""
+
+
+@dataclass(frozen=True)
+class Fail:
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    reason: Reason
+    message: str
+    delay: float
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class Done:
+    """The resource is terminal; nothing will ever happen to it again."""
+
+
+Action = (
+    Validate
+    | Adopt
+    | Deprovision
+    | VerifyDeprovision
+    | MarkDeprovisionUnknown
+    | AwaitConfirmation
+    | ConfirmDeprovision
+    | BeginDeallocate
+    | ResumeDeallocate
+    | Checkpoint
+    | Generalize
+    | Succeed
+    | Fail
+    | Wait
+    | Done
+)
+
+_STOPPED = (model.PowerState.DEALLOCATED, model.PowerState.STOPPED)
+
+
+def plan(
+    spec: Spec,
+    status: Status,
+    observation: model.VmObservation | None,
+    *,
+    now: datetime,
+    confirmed: bool,
+    claimed_by: str | None = None,
+) -> Action:
+    """The next action. `observation` is None when Azure has no such VM; it is not read (and ignored)
+    when `claimed_by` names another VMGeneralization holding the VM's lease."""
+    if status.phase.terminal:
+        return Done()
+    step = status.current_step
+    if step is None:
+        return Succeed()
+    if spec.os_type is model.OsType.WINDOWS:
+        return _windows(spec)
+    if claimed_by is not None:
+        return Wait(
+            Reason.VM_CLAIMED_BY_ANOTHER,
+            f"VM {spec.vm.name} is claimed by VMGeneralization {claimed_by}; this resource waits for it to"
+            " finish and does not touch the VM until then.",
+            CLAIM_RECHECK_SECONDS,
+            Phase.PENDING,
+        )
+    if observation is None:
+        return Fail(
+            Reason.VM_NOT_FOUND,
+            f"Azure has no VM {spec.vm.name} in resource group {spec.vm.resource_group} of subscription"
+            f" {spec.vm.subscription_id}. Check spec.vm (it cannot be edited: create a new"
+            " VMGeneralization), or delete this resource if the VM is gone.",
+        )
+    if step is StepName.VALIDATE:
+        return _validate(spec, observation)
+    if observation.generalized:
+        if step is StepName.GENERALIZE:
+            return Checkpoint(StepName.GENERALIZE, Reason.VM_GENERALIZED, "Azure reports the VM generalized.")
+        return Adopt()
+    if step is StepName.DEPROVISION:
+        return _deprovision(spec, status, observation, confirmed=confirmed)
+    if step is StepName.SHUTDOWN:
+        return _shutdown(spec, status, observation, now=now)
+    return _generalize(observation)
+
+
+def _windows(spec: Spec) -> Fail:
+    return Fail(
+        Reason.OS_NOT_SUPPORTED,
+        f"VM {spec.vm.name} runs Windows, which this vmgen release does not generalize yet (sysprep"
+        " support comes in a later release). The VM was not touched; delete this resource, or generalize"
+        " the VM with sysprep yourself.",
+    )
+
+
+def _validate(spec: Spec, vm: model.VmObservation) -> Action:
+    if spec.os_type is not None and vm.os_type is not None and spec.os_type is not vm.os_type:
+        return Fail(
+            Reason.OS_TYPE_MISMATCH,
+            f"spec.osType is {spec.os_type.value} but Azure reports VM {spec.vm.name} as {vm.os_type.value}."
+            f" Set spec.osType to {vm.os_type.value} or Auto if this is the right VM."
+            " The VM was not touched.",
+        )
+    os_type = vm.os_type or spec.os_type
+    if os_type is model.OsType.WINDOWS:
+        return _windows(spec)
+    if os_type is None:
+        return Fail(
+            Reason.INVALID_SPEC,
+            f"Azure reports no OS type for VM {spec.vm.name}; set spec.osType to Linux or Windows.",
+        )
+    if vm.generalized:
+        return Adopt()
+    if vm.power_state in _STOPPED:
+        return Fail(
+            Reason.VM_NOT_RUNNING,
+            f"VM {spec.vm.name} is {vm.power_state.value} but not generalized, so it cannot be deprovisioned"
+            " over SSH. Start the VM so it can be deprovisioned, then delete and recreate this resource; or,"
+            " if its guest was already deprovisioned, mark it generalized in Azure (az vm generalize) and"
+            " recreate this resource to adopt it.",
+        )
+    if vm.power_state is not model.PowerState.RUNNING:
+        return _transitioning(spec, vm, Phase.VALIDATING)
+    if spec.ssh is None:
+        return Fail(
+            Reason.INVALID_SPEC,
+            f"VM {spec.vm.name} runs Linux: set spec.ssh (host, username, privateKeySecretRef) so that it can"
+            " be deprovisioned over SSH.",
+        )
+    if not spec.ssh.host_keys and not vm.agent_ready:
+        return _agent_not_ready(spec, Phase.VALIDATING)
+    return Validate()
+
+
+def _deprovision(spec: Spec, status: Status, vm: model.VmObservation, *, confirmed: bool) -> Action:
+    state = status.step(StepName.DEPROVISION).state
+    inspectable = vm.power_state is model.PowerState.RUNNING and vm.agent_ready
+    if state is StepState.UNKNOWN:
+        if confirmed:
+            return ConfirmDeprovision()
+        return VerifyDeprovision() if inspectable else AwaitConfirmation()
+    if state is StepState.RUNNING:
+        if vm.power_state is not model.PowerState.RUNNING:
+            return MarkDeprovisionUnknown(
+                f"Deprovision was interrupted and VM {spec.vm.name} is now {vm.power_state.value}, so Run"
+                " Command cannot inspect it"
+            )
+        if not vm.agent_ready:
+            return MarkDeprovisionUnknown(
+                "Deprovision was interrupted and the VM agent is not ready (waagent stops it while"
+                " deprovisioning), so Run Command cannot inspect the guest"
+            )
+        return VerifyDeprovision()
+    if vm.power_state in _STOPPED:
+        return Fail(
+            Reason.VM_NOT_RUNNING,
+            f"VM {spec.vm.name} was {vm.power_state.value} before it could be deprovisioned. Start the VM so"
+            " it can be deprovisioned over SSH, then delete and recreate this resource.",
+        )
+    if vm.power_state is not model.PowerState.RUNNING:
+        return _transitioning(spec, vm, Phase.DEPROVISIONING)
+    if spec.ssh is not None and not spec.ssh.host_keys and not vm.agent_ready:
+        return _agent_not_ready(spec, Phase.DEPROVISIONING)
+    return Deprovision()
+
+
+def _shutdown(spec: Spec, status: Status, vm: model.VmObservation, *, now: datetime) -> Action:
+    step = status.step(StepName.SHUTDOWN)
+    if vm.power_state is model.PowerState.DEALLOCATED:
+        return Checkpoint(StepName.SHUTDOWN, Reason.VM_DEALLOCATED, "Azure reports the VM deallocated.")
+    if step.state is StepState.RUNNING:
+        if step.started_at is not None and now - step.started_at > spec.timeouts.shutdown:
+            return Fail(
+                Reason.TIMEOUT,
+                f"VM {spec.vm.name} was not deallocated within spec.timeouts.shutdown"
+                f" ({_minutes(spec.timeouts.shutdown.total_seconds())}); it is {vm.power_state.value}."
+                " Check the VM's activity log in Azure, deallocate it there, then recreate this resource:"
+                " its guest is already deprovisioned.",
+            )
+        if step.continuation_token:
+            return ResumeDeallocate(model.ContinuationToken(step.continuation_token))
+    if vm.power_state is model.PowerState.DEALLOCATING:
+        return _transitioning(spec, vm, Phase.SHUTTING_DOWN)
+    return BeginDeallocate()
+
+
+def _generalize(vm: model.VmObservation) -> Action:
+    if vm.power_state in _STOPPED:
+        return Generalize()
+    if vm.power_state in (model.PowerState.STOPPING, model.PowerState.DEALLOCATING):
+        return Wait(
+            Reason.VM_TRANSITIONING,
+            f"The VM is {vm.power_state.value}; generalize waits until it is deallocated.",
+            TRANSITION_RECHECK_SECONDS,
+            Phase.GENERALIZING,
+        )
+    return Fail(
+        Reason.VM_NOT_DEALLOCATED,
+        f"The VM is {vm.power_state.value} although vmgen deallocated it: someone started it after its guest"
+        " was deprovisioned. vmgen never generalizes a VM that is not deallocated. Deallocate the VM (do not"
+        " use it: its guest has no user and no host keys any more), then recreate this resource.",
+    )
+
+
+def _transitioning(spec: Spec, vm: model.VmObservation, phase: Phase) -> Wait:
+    return Wait(
+        Reason.VM_TRANSITIONING,
+        f"VM {spec.vm.name} is {vm.power_state.value}; waiting for Azure to finish that first.",
+        TRANSITION_RECHECK_SECONDS,
+        phase,
+    )
+
+
+def _agent_not_ready(spec: Spec, phase: Phase) -> Wait:
+    return Wait(
+        Reason.AGENT_NOT_READY,
+        f"The VM agent of {spec.vm.name} is not ready, and the SSH host keys must be read through Run Command"
+        " (which needs it) before connecting. Waiting for the agent; or pin spec.ssh.hostKeys.",
+        AGENT_RECHECK_SECONDS,
+        phase,
+    )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g}m"

@@ -1,0 +1,255 @@
+"""The kopf edge: wires VMGeneralization objects to `vmgen.workflow` and nothing more.
+
+One `@kopf.daemon` per unfinished VMGeneralization loops pass -> wait -> pass until the workflow says
+it is terminal. kopf starts a daemon for every matching object when the operator starts, so a
+restarted (even SIGKILLed) operator resumes each resource from its status; daemons are filtered out
+once the phase is Succeeded or Failed, so finished objects cost nothing and keep no finalizer.
+
+Traps avoided:
+- Waiting between passes listens to the daemon's stop flag (SIGTERM, deletion) and looks, once a
+  second, at the watch-updated body for the confirm annotation or a new generation; it does not wake
+  on every watch event, because our own status patches produce them and would defeat the backoff.
+- kopf's progress storage is not used for the workflow (kopf forgets it between cycles, kopf issue
+  819); kopf keeps its bookkeeping in vmgen.io annotations, ours lives in status.
+- kopf logs at DEBUG only; our logging keeps the Kubernetes, urllib3 and Azure SDK loggers at
+  WARNING even with --verbose, because the Kubernetes client logs whole response bodies (a Secret's
+  data) at DEBUG. Events are posted with kopf.event; log lines are never posted as Events.
+- Login reads KUBECONFIG at login time (`kube.load_configuration`), not at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from vmgen import config, workflow
+from vmgen.adapters import azure, kube, ssh
+from vmgen.domain import errors, planner, retry
+from vmgen.domain.spec import Spec
+
+CANCELLATION_GRACE_SECONDS = 10.0
+"""How long a stopping daemon may finish its pass before it is cancelled (a deprovision takes seconds)."""
+NOTICE_SECONDS = 1.0
+"""How often a waiting daemon looks at its (watch-updated) body for a confirmation or spec change."""
+QUIET_LOGGERS = ("kubernetes", "urllib3", "azure", "msal", "asyncssh", "aiohttp.access")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    ports: workflow.Ports
+    api: kube.KubeApi
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class KopfEvents:
+    """`ports.EventRecorder` posting Kubernetes Events through kopf's background poster."""
+
+    def __init__(self, body: kopf.Body) -> None:
+        self._body = body
+
+    def normal(self, reason: str, message: str) -> None:
+        kopf.event(self._body, type="Normal", reason=reason, message=message)
+
+    def warning(self, reason: str, message: str) -> None:
+        kopf.event(self._body, type="Warning", reason=reason, message=message)
+
+
+def _unfinished(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") not in ("Succeeded", "Failed")
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    cfg = kube.load_configuration()
+    header = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization")
+    scheme, _space, token = (header or "").rpartition(" ")
+    return kopf.ConnectionInfo(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        insecure=not cfg.verify_ssl,
+        username=cfg.username or None,
+        password=cfg.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
+    )
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = "vmgen.io/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="vmgen.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="vmgen.io", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 60
+
+
+@kopf.daemon(
+    kube.GROUP,
+    kube.VERSION,
+    kube.PLURAL,
+    id="workflow",
+    when=_unfinished,
+    cancellation_backoff=CANCELLATION_GRACE_SECONDS,
+    cancellation_timeout=5.0,
+)
+async def drive(
+    body: kopf.Body,
+    namespace: str | None,
+    name: str,
+    stopped: kopf.DaemonStopped,
+    memo: Any,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    assert namespace is not None, "VMGeneralization is namespaced"
+    runtime: Runtime = memo["runtime"]
+    flow = workflow.Workflow(
+        ports=runtime.ports,
+        stored=body.get("status"),
+        writer=kube.StatusWriter(runtime.api, namespace=namespace, name=name),
+        events=KopfEvents(body),
+    )
+    try:
+        await _drive(flow, body, namespace=namespace, name=name, stopped=stopped, logger=logger)
+    finally:
+        await flow.aclose()
+
+
+async def _drive(
+    flow: workflow.Workflow,
+    body: kopf.Body,
+    *,
+    namespace: str,
+    name: str,
+    stopped: kopf.DaemonStopped,
+    logger: kopf.Logger,
+) -> None:
+    failures = 0
+    while not stopped:
+        noticed = _noticeable(body)
+        try:
+            delay = await flow.run_pass(_resource(body, namespace=namespace, name=name))
+            failures = 0
+        except errors.VmgenError as exc:  # the API server did not take our status: nothing moved on
+            failures += 1
+            delay = retry.backoff(failures)
+            logger.warning(f"{exc.reason}: {exc.message} Next pass in {delay:g}s.")
+        except Exception:  # a bug must not kill the daemon silently nor spin it
+            failures += 1
+            delay = retry.backoff(failures)
+            logger.exception(f"The pass failed unexpectedly; next pass in {delay:g}s.")
+        if delay is None:
+            logger.info(f"Finished: phase {flow.status.phase.value}.")
+            return
+        await _pause(stopped, body, noticed, delay)
+
+
+@kopf.on.delete(kube.GROUP, kube.VERSION, kube.PLURAL, optional=True)
+async def release(spec: kopf.Spec, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    """A deleted resource gives up its claim (a stale claim would also be taken over later)."""
+    runtime: Runtime = memo["runtime"]
+    try:
+        vm = Spec.from_body(spec).vm
+    except errors.InvalidSpec:
+        return
+    await runtime.ports.locks.release(vm.resource_id, f"{namespace}/{name}")
+
+
+def _resource(body: kopf.Body, *, namespace: str, name: str) -> workflow.Resource:
+    generation = body.metadata.get("generation")
+    return workflow.Resource(
+        namespace=namespace,
+        name=name,
+        generation=generation if isinstance(generation, int) else None,
+        spec=_plain(body.spec),
+        annotations=dict(body.metadata.annotations),
+    )
+
+
+def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) if isinstance(v, Mapping) else v for k, v in value.items()}
+
+
+def _noticeable(body: kopf.Body) -> tuple[object, object]:
+    """What a person changes to make the workflow look again at once: the confirm annotation, the spec."""
+    return body.metadata.annotations.get(planner.CONFIRM_ANNOTATION), body.metadata.get("generation")
+
+
+async def _pause(
+    stopped: kopf.DaemonStopped, body: kopf.Body, noticed: tuple[object, object], delay: float
+) -> None:
+    """Sleep `delay` seconds, less if the daemon is stopped or a person changed what `_noticeable` reads.
+
+    kopf keeps `body` up to date from its watch, so looking at it costs no API call."""
+    deadline = asyncio.get_running_loop().time() + delay
+    while not stopped and _noticeable(body) == noticed:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            return
+        await stopped.wait(min(remaining, NOTICE_SECONDS))
+
+
+def configure_logging(*, verbose: bool) -> None:
+    kopf.configure(verbose=verbose, log_prefix=True)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run(settings: config.Config) -> None:
+    """Build the adapters from `settings` and run kopf until SIGTERM/SIGINT."""
+    configure_logging(verbose=settings.verbose)
+    api = kube.KubeApi(kube.load_configuration())
+    runtime = Runtime(
+        ports=workflow.Ports(
+            compute=azure.ComputeFactory(
+                azure.AzureSettings(
+                    arm_endpoint=settings.arm_endpoint,
+                    credential_scope=settings.credential_scope,
+                    authority=settings.authority,
+                    ca_bundle=settings.ca_bundle,
+                    poll_interval=settings.poll_interval,
+                )
+            ),
+            deprovisioner=ssh.SshDeprovisioner(),
+            secrets=kube.SecretReader(api),
+            locks=kube.LeaseLocks(api, settings.operator_namespace),
+            clock=SystemClock(),
+        ),
+        api=api,
+    )
+    logging.getLogger("vmgen").info(
+        "vmgen starting: ARM %s, namespaces %s, leases in %s, poll every %gs (pid %d)",
+        settings.arm_endpoint,
+        ", ".join(settings.namespaces) or "all",
+        settings.operator_namespace,
+        settings.poll_interval,
+        os.getpid(),
+    )
+    try:
+        asyncio.run(
+            kopf.operator(
+                clusterwide=not settings.namespaces,
+                namespaces=settings.namespaces,
+                standalone=True,
+                liveness_endpoint=settings.liveness_endpoint,
+                memo=kopf.Memo(runtime=runtime),
+            )
+        )
+    finally:
+        api.close()

@@ -1,0 +1,110 @@
+"""`vmgen` command line and configuration: defaults, VMGEN_* variables, flags winning over them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vmgen import cli, config
+
+
+def settings(*argv: str, env: dict[str, str] | None = None) -> config.Config:
+    return cli.settings(cli.parser().parse_args(["run", *argv]), env or {})
+
+
+def test_the_defaults_talk_to_public_azure_with_a_fast_poll_interval() -> None:
+    chosen = settings()
+
+    assert chosen == config.Config()
+    assert chosen.arm_endpoint == "https://management.azure.com"
+    assert chosen.credential_scope == "https://management.azure.com/.default"
+    assert chosen.authority == "https://login.microsoftonline.com"
+    assert chosen.ca_bundle is None
+    assert chosen.poll_interval == 5.0
+    assert chosen.namespaces == ()
+    assert chosen.operator_namespace == "default"
+
+
+def test_every_setting_comes_from_its_environment_variable() -> None:
+    env = {
+        "VMGEN_ARM_ENDPOINT": "https://arm.local",
+        "VMGEN_CREDENTIAL_SCOPE": "https://arm.local/.default",
+        "VMGEN_AUTHORITY": "https://login.local",
+        "VMGEN_CA_BUNDLE": "/ca.pem",
+        "VMGEN_POLL_INTERVAL": "0.05",
+        "VMGEN_NAMESPACES": "images, golden ,",
+        "VMGEN_OPERATOR_NAMESPACE": "vmgen-system",
+        "VMGEN_LIVENESS_ENDPOINT": "http://0.0.0.0:8080/healthz",
+        "VMGEN_VERBOSE": "true",
+    }
+
+    assert settings(env=env) == config.Config(
+        arm_endpoint="https://arm.local",
+        credential_scope="https://arm.local/.default",
+        authority="https://login.local",
+        ca_bundle="/ca.pem",
+        poll_interval=0.05,
+        namespaces=("images", "golden"),
+        operator_namespace="vmgen-system",
+        liveness_endpoint="http://0.0.0.0:8080/healthz",
+        verbose=True,
+    )
+
+
+def test_flags_win_over_the_environment() -> None:
+    env = {"VMGEN_ARM_ENDPOINT": "https://env", "VMGEN_NAMESPACES": "a,b", "VMGEN_POLL_INTERVAL": "9"}
+
+    chosen = settings(
+        "--arm-endpoint", "https://flag", "-n", "c", "--poll-interval", "1.5", "--verbose", env=env
+    )
+
+    assert (chosen.arm_endpoint, chosen.namespaces, chosen.poll_interval, chosen.verbose) == (
+        "https://flag",
+        ("c",),
+        1.5,
+        True,
+    )
+
+
+def test_all_namespaces_overrides_a_namespace_list_from_the_environment() -> None:
+    assert settings("--all-namespaces", env={"VMGEN_NAMESPACES": "a"}).namespaces == ()
+
+
+def test_the_operator_namespace_falls_back_to_the_pods_namespace() -> None:
+    assert settings(env={"POD_NAMESPACE": "ops"}).operator_namespace == "ops"
+    assert (
+        settings(env={"POD_NAMESPACE": "ops", "VMGEN_OPERATOR_NAMESPACE": "mine"}).operator_namespace
+        == "mine"
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "301", "fast"])
+def test_a_nonsense_poll_interval_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="poll interval"):
+        config.parse_interval(value)
+
+
+def test_a_nonsense_poll_interval_in_the_environment_exits_with_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VMGEN_POLL_INTERVAL", "soon")
+
+    assert cli.main(["run"]) == 2
+    assert "poll interval" in capsys.readouterr().err
+
+
+def test_namespace_and_all_namespaces_exclude_each_other() -> None:
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["run", "-n", "a", "--all-namespaces"])
+
+
+def test_vmgen_crd_prints_the_shipped_crd(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["crd"]) == 0
+
+    printed = capsys.readouterr().out
+    repository_copy = Path(__file__).resolve().parents[2] / "crds" / "vmgeneralization.yaml"
+    assert printed == repository_copy.read_text(encoding="utf-8")
+    crd = yaml.safe_load(printed)
+    assert crd["metadata"]["name"] == "vmgeneralizations.vmgen.io"
