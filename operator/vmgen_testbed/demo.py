@@ -169,7 +169,7 @@ def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
         log("vmgen run started; applying examples/linux.yaml with the testbed's values")
         kubectl("apply", "-f", "-", input_text=yaml.safe_dump(render_manifest(testbed)))
         applied = time.monotonic()
-        if not follow(kubectl, timeout):
+        if not follow(kubeconfig, timeout):
             log(f"not Ready within {timeout:.0f}s; operator log tail:\n{operator.logs()[-4000:]}")
             return 1
         log(f"Ready {time.monotonic() - applied:.1f}s after apply")
@@ -185,33 +185,48 @@ def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
     print(json.dumps(control_get(arm, vm), indent=2))
     print("\nkubectl get vmgen:")
     print(kubectl("-n", NAMESPACE, "get", "vmgen"))
+    print("Events, in the order the operator posted them:")
+    events = json.loads(kubectl("-n", NAMESPACE, "get", "events", "-o", "json"))["items"]
+    for event in sorted(events, key=lambda e: int(e["metadata"]["resourceVersion"])):
+        print(f"  {event['type']:<8} {event['reason']:<22} {event['message']}")
     return 0
 
 
-def follow(kubectl: Any, timeout: float) -> bool:
-    """Print the phase and each step's state whenever they change; True once Ready."""
+STEP_ORDER = ("validate", "deprovision", "shutdown", "generalize", "capture")
+
+
+def follow(kubeconfig: str, timeout: float) -> bool:
+    """Watch the resource and print the phase and each step's state whenever they change; True once Ready."""
+    from kubernetes import client, config, watch
+
+    api = client.CustomObjectsApi(config.new_client_from_config(config_file=kubeconfig))
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        body = json.loads(kubectl("-n", NAMESPACE, "get", "vmgen", NAME, "-o", "json"))
-        status = body.get("status", {})
-        steps = status.get("steps", {})
-        line = f"phase={status.get('phase', '-'):<15} " + " ".join(
-            f"{step}={steps[step].get('state', '-')}" for step in steps
+        stream = watch.Watch().stream(
+            api.list_namespaced_custom_object,
+            "vmgen.io",
+            "v1alpha1",
+            NAMESPACE,
+            "vmgeneralizations",
+            field_selector=f"metadata.name={NAME}",
+            timeout_seconds=max(1, int(deadline - time.monotonic())),
         )
-        if line != last:
-            print(f"  {time.strftime('%H:%M:%S')} {line}", flush=True)
-            last = line
-        ready = [c for c in status.get("conditions", []) if c.get("type") == "Ready"]
-        if ready and ready[0].get("status") == "True":
-            return True
-        if status.get("phase") == "Failed":
-            print(
-                f"  Failed: {ready[0].get('reason') if ready else ''}: "
-                f"{ready[0].get('message') if ready else ''}"
+        for event in stream:
+            status = event["object"].get("status", {})
+            steps = status.get("steps", {})
+            line = f"phase={status.get('phase', '-'):<15} " + " ".join(
+                f"{step}={steps[step].get('state', '-')}" for step in STEP_ORDER if step in steps
             )
-            return False
-        time.sleep(0.2)
+            if line != last:
+                print(f"  {time.strftime('%H:%M:%S')} {line}", flush=True)
+                last = line
+            ready = [c for c in status.get("conditions", []) if c.get("type") == "Ready"]
+            if ready and ready[0].get("status") == "True":
+                return True
+            if status.get("phase") == "Failed":
+                print(f"  Failed: {ready[0]['reason']}: {ready[0]['message']}" if ready else "  Failed")
+                return False
     return False
 
 
