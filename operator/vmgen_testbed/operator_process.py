@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -44,7 +47,10 @@ class OperatorProcess:
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
-        self.args = [sys.executable, "-m", "vmgen.cli", "run", "--verbose"]
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.liveness_url = f"http://127.0.0.1:{probe.getsockname()[1]}/healthz"
+        self.args = [sys.executable, "-m", "vmgen.cli", "run", "--verbose", "--liveness", self.liveness_url]
         if namespaces:
             for namespace in namespaces:
                 self.args += ["--namespace", namespace]
@@ -105,6 +111,21 @@ class OperatorProcess:
                 raise RuntimeError(f"the operator exited before logging {needle!r}:\n{self.logs()[-3000:]}")
             time.sleep(0.05)
         raise TimeoutError(f"the operator did not log {needle!r} within {timeout}s:\n{self.logs()[-3000:]}")
+
+    def wait_ready(self, *, timeout: float = 60.0) -> float:
+        """Wait until kopf's liveness endpoint answers (the operator has started); returns the seconds."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if not self.running:
+                raise RuntimeError(f"the operator exited while starting:\n{self.logs()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.liveness_url, timeout=1) as response:
+                    if response.status == 200:
+                        return time.monotonic() - started
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"the operator was not live within {timeout}s:\n{self.logs()[-3000:]}")
 
     def __enter__(self) -> OperatorProcess:
         self.start()
