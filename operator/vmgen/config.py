@@ -12,16 +12,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 ENV_PREFIX = "VMGEN_"
+PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
+PUBLIC_CREDENTIAL_SCOPE = "https://management.azure.com/.default"
+PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
+DEFAULT_POLL_INTERVAL = 5.0
 
 
 @dataclass(frozen=True)
 class Config:
-    arm_endpoint: str = "https://management.azure.com"
-    credential_scope: str = "https://management.azure.com/.default"
-    authority: str = "https://login.microsoftonline.com"
+    arm_endpoint: str = PUBLIC_ARM_ENDPOINT
+    credential_scope: str = PUBLIC_CREDENTIAL_SCOPE
+    authority: str = PUBLIC_AUTHORITY
     ca_bundle: str | None = None
     """PEM file trusted for ARM and Entra; None means the system trust store (never unverified)."""
-    poll_interval: float = 5.0
+    poll_interval: float = DEFAULT_POLL_INTERVAL
     """Seconds between polls of Azure long-running operations."""
     namespaces: tuple[str, ...] = ()
     """Namespaces to watch; empty means all namespaces."""

@@ -177,18 +177,29 @@ class World:
             "spec": spec,
         }
 
-    def linux_job(self, name: str, vm: Any, **kwargs: Any) -> dict[str, Any]:
-        """Secrets for `vm` plus the manifest, applied: the common path of most tests."""
-        self.ssh_secret(kwargs.pop("ssh_secret_name", "ssh"), vm.sandbox.private_key)
+    def secrets(self, vm: Any, *, ssh_key: bytes | None = None, client_secret: str | None = None) -> None:
+        """The two Secrets a job reads: `ssh` (the VM's key unless another is given) and `azure-sp`."""
+        self.ssh_secret("ssh", vm.sandbox.private_key if ssh_key is None else ssh_key)
         self.azure_secret(
             "azure-sp",
             tenant_id=self.arm.tenant_id,
             client_id=self.arm.client_id,
-            client_secret=self.arm.client_secret,
+            client_secret=self.arm.client_secret if client_secret is None else client_secret,
         )
+
+    def linux_job(self, name: str, vm: Any, **kwargs: Any) -> dict[str, Any]:
+        """Secrets for `vm` plus the manifest, applied: the common path of most tests."""
+        self.secrets(vm)
         manifest = self.linux_manifest(name, vm, **kwargs)
         self.apply(manifest)
         return manifest
+
+    def job_for_other_vm(self, name: str, vm: Any, *, vm_name: str) -> None:
+        """Secrets of `vm`'s guest, but spec.vm names `vm_name` (a VM seeded or missing in Azure)."""
+        self.secrets(vm)
+        manifest = self.linux_manifest(name, vm, host_keys=list(vm.sandbox.host_keys))
+        manifest["spec"]["vm"]["name"] = vm_name
+        self.apply(manifest)
 
 
 @pytest.fixture
@@ -229,3 +240,20 @@ def assert_guest_deprovisioned(vm: Any) -> None:
     assert not (rootfs / "etc/resolv.conf").exists()
     waagent = rootfs / "var/lib/waagent"
     assert not waagent.exists() or not any(waagent.iterdir())
+
+
+def slow_counting_waagent(vm: Any, seconds: float) -> None:
+    """Put a wrapper first on sudo's PATH in the guest: it logs each start, then sleeps (latency
+    injected in the guest) before the real /usr/sbin/waagent does the work."""
+    wrapper = vm.sandbox.rootfs / "usr/local/sbin/waagent"
+    wrapper.write_text(
+        f"#!/bin/sh\necho start >> /var/log/vmgen-deprovision-starts\nsleep {seconds}\n"
+        'exec /usr/sbin/waagent "$@"\n'
+    )
+    wrapper.chmod(0o755)
+
+
+def deprovision_runs(vm: Any) -> int:
+    """How many times deprovision started in the guest (counted by `slow_counting_waagent`)."""
+    log = vm.sandbox.rootfs / "var/log/vmgen-deprovision-starts"
+    return len(log.read_text().splitlines()) if log.exists() else 0

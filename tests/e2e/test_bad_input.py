@@ -44,12 +44,7 @@ def test_an_edit_of_spec_vm_is_rejected_with_the_rule_message(world: World, linu
 
 def test_a_missing_ssh_secret_fails_before_touching_the_vm(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
-    world.azure_secret(
-        "azure-sp",
-        tenant_id=world.arm.tenant_id,
-        client_id=world.arm.client_id,
-        client_secret=world.arm.client_secret,
-    )
+    world.secrets(vm)
     world.apply(
         world.linux_manifest(
             "no-secret", vm, ssh_secret="does-not-exist", host_keys=list(vm.sandbox.host_keys)
@@ -76,13 +71,7 @@ def test_a_wrong_host_key_fails_and_the_guest_is_untouched(world: World, linux_v
 
 def test_a_wrong_ssh_key_fails_and_the_guest_is_untouched(world: World, linux_vm: Any) -> None:
     vm, other = linux_vm(), linux_vm()
-    world.ssh_secret("ssh", other.sandbox.private_key)
-    world.azure_secret(
-        "azure-sp",
-        tenant_id=world.arm.tenant_id,
-        client_id=world.arm.client_id,
-        client_secret=world.arm.client_secret,
-    )
+    world.secrets(vm, ssh_key=other.sandbox.private_key)
     world.apply(world.linux_manifest("wrong-key", vm, host_keys=list(vm.sandbox.host_keys)))
 
     body = world.wait_failed("wrong-key")
@@ -93,16 +82,7 @@ def test_a_wrong_ssh_key_fails_and_the_guest_is_untouched(world: World, linux_vm
 
 def test_a_vm_that_does_not_exist_fails_with_vm_not_found(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
-    world.ssh_secret("ssh", vm.sandbox.private_key)
-    world.azure_secret(
-        "azure-sp",
-        tenant_id=world.arm.tenant_id,
-        client_id=world.arm.client_id,
-        client_secret=world.arm.client_secret,
-    )
-    ghost = world.linux_manifest("ghost", vm, host_keys=list(vm.sandbox.host_keys))
-    ghost["spec"]["vm"]["name"] = "vm-that-was-never-created"
-    world.apply(ghost)
+    world.job_for_other_vm("ghost", vm, vm_name="vm-that-was-never-created")
 
     body = world.wait_failed("ghost")
 
@@ -113,13 +93,7 @@ def test_a_vm_that_does_not_exist_fails_with_vm_not_found(world: World, linux_vm
 
 def test_refused_azure_credentials_fail_and_the_vm_is_untouched(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
-    world.ssh_secret("ssh", vm.sandbox.private_key)
-    world.azure_secret(
-        "azure-sp",
-        tenant_id=world.arm.tenant_id,
-        client_id=world.arm.client_id,
-        client_secret="definitely-the-wrong-secret",
-    )
+    world.secrets(vm, client_secret="definitely-the-wrong-secret")
     world.apply(world.linux_manifest("refused", vm, host_keys=list(vm.sandbox.host_keys)))
 
     body = world.wait_failed("refused")
@@ -130,32 +104,24 @@ def test_refused_azure_credentials_fail_and_the_vm_is_untouched(world: World, li
     assert not vm_requests(world.arm, vm), "no ARM request may pass without a token"
 
 
+def seed(world: World, vm: Any, name: str, **state: Any) -> None:
+    """A VM in Azure with no guest behind it, in the same subscription and group as `vm`."""
+    world.arm.seed_vm(
+        subscription_id=vm.subscription_id, resource_group=vm.resource_group, name=name, **state
+    )
+
+
 def test_an_already_generalized_vm_is_adopted_not_failed(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
-    world.arm.seed_vm(
-        subscription_id=vm.subscription_id,
-        resource_group=vm.resource_group,
-        name="already-golden",
-        os_type="Linux",
-        power_state="deallocated",
-        generalized=True,
-    )
-    world.ssh_secret("ssh", vm.sandbox.private_key)
-    world.azure_secret(
-        "azure-sp",
-        tenant_id=world.arm.tenant_id,
-        client_id=world.arm.client_id,
-        client_secret=world.arm.client_secret,
-    )
-    manifest = world.linux_manifest("adopted", vm, host_keys=list(vm.sandbox.host_keys))
-    manifest["spec"]["vm"]["name"] = "already-golden"
-    world.apply(manifest)
+    seed(world, vm, "already-golden", os_type="Linux", power_state="deallocated", generalized=True)
+    world.job_for_other_vm("adopted", vm, vm_name="already-golden")
 
     body = world.wait_ready("adopted")
 
     assert body["status"]["phase"] == "Succeeded"
     assert body["status"]["steps"]["deprovision"]["state"] == "Skipped"
     assert condition(body, "Generalized")["status"] == "True"
+    assert condition(body, "Ready")["reason"] == "AdoptedGeneralizedVM"
     operations = [r.operation for r in world.arm.requests() if "/already-golden" in r.path]
     assert set(operations) <= {"get", "instanceView"}, operations
 
@@ -166,50 +132,22 @@ def test_a_stopped_vm_that_is_not_generalized_fails_asking_to_start_it(
 ) -> None:
     vm = linux_vm()
     name = f"cold-{power_state}"
-    world.arm.seed_vm(
-        subscription_id=vm.subscription_id,
-        resource_group=vm.resource_group,
-        name=name,
-        os_type="Linux",
-        power_state=power_state,
-    )
-    world.ssh_secret("ssh", vm.sandbox.private_key)
-    world.azure_secret(
-        "azure-sp",
-        tenant_id=world.arm.tenant_id,
-        client_id=world.arm.client_id,
-        client_secret=world.arm.client_secret,
-    )
-    manifest = world.linux_manifest(name, vm, host_keys=list(vm.sandbox.host_keys))
-    manifest["spec"]["vm"]["name"] = name
-    world.apply(manifest)
+    seed(world, vm, name, os_type="Linux", power_state=power_state)
+    world.job_for_other_vm(name, vm, vm_name=name)
 
     body = world.wait_failed(name)
 
-    failed_reason(body)
+    assert failed_reason(body) == "VMNotRunning"
     assert "start" in condition(body, "Ready")["message"].lower()
     assert "start" not in [r.operation for r in world.arm.requests() if f"/{name}" in r.path]
 
 
 def test_an_os_type_that_contradicts_azure_fails_validation(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
-    world.arm.seed_vm(
-        subscription_id=vm.subscription_id,
-        resource_group=vm.resource_group,
-        name="really-windows",
-        os_type="Windows",
-    )
-    world.ssh_secret("ssh", vm.sandbox.private_key)
-    world.azure_secret(
-        "azure-sp",
-        tenant_id=world.arm.tenant_id,
-        client_id=world.arm.client_id,
-        client_secret=world.arm.client_secret,
-    )
-    manifest = world.linux_manifest("os-mismatch", vm, host_keys=list(vm.sandbox.host_keys))
-    manifest["spec"]["vm"]["name"] = "really-windows"
-    world.apply(manifest)
+    seed(world, vm, "really-windows", os_type="Windows")
+    world.job_for_other_vm("os-mismatch", vm, vm_name="really-windows")
 
     body = world.wait_failed("os-mismatch")
 
+    assert failed_reason(body) == "OSTypeMismatch"
     assert "Windows" in condition(body, "Ready")["message"]

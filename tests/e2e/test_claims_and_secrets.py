@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.e2e.conftest import World, condition
+from tests.e2e.conftest import World, condition, deprovision_runs, slow_counting_waagent
 
 
 def test_a_second_resource_for_the_same_vm_waits_and_never_touches_it(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
-    wrapper = vm.sandbox.rootfs / "usr/local/sbin/waagent"
-    wrapper.write_text(
-        '#!/bin/sh\necho start >> /var/log/vmgen-deprovision-starts\nsleep 2\nexec /usr/sbin/waagent "$@"\n'
-    )
-    wrapper.chmod(0o755)
+    slow_counting_waagent(vm, 2)
     world.linux_job("first", vm, host_keys=list(vm.sandbox.host_keys))
     world.wait_for(
         "first",
@@ -37,8 +33,7 @@ def test_a_second_resource_for_the_same_vm_waits_and_never_touches_it(world: Wor
     assert f"{world.namespace}/first" in condition(body, "Ready")["message"]
 
     world.wait_ready("first")
-    starts = (vm.sandbox.rootfs / "var/log/vmgen-deprovision-starts").read_text().splitlines()
-    assert len(starts) == 1, "the second resource must never deprovision the VM"
+    assert deprovision_runs(vm) == 1, "the second resource must never deprovision the VM"
     after = world.wait_for(
         "second",
         lambda b: b.get("status", {}).get("phase") in ("Succeeded", "Failed", "Pending"),

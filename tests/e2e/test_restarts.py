@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.conftest import World, assert_guest_deprovisioned, condition, vm_requests
+from tests.e2e.conftest import (
+    World,
+    assert_guest_deprovisioned,
+    condition,
+    deprovision_runs,
+    slow_counting_waagent,
+    vm_requests,
+)
 from vmgen_testbed.arm.server import Fault
 
 
@@ -16,26 +23,11 @@ def step_state(body: dict[str, Any], step: str) -> str | None:
     return body.get("status", {}).get("steps", {}).get(step, {}).get("state")
 
 
-def deprovision_runs(vm: Any) -> int:
-    """How many times waagent deprovision started in the guest (the wrapper logs each start)."""
-    log = vm.sandbox.rootfs / "var/log/vmgen-deprovision-starts"
-    return len(log.read_text().splitlines()) if log.exists() else 0
-
-
-def counting_slow_waagent(vm: Any, seconds: float) -> None:
-    wrapper = vm.sandbox.rootfs / "usr/local/sbin/waagent"
-    wrapper.write_text(
-        "#!/bin/sh\necho start >> /var/log/vmgen-deprovision-starts\n"
-        f'sleep {seconds}\nexec /usr/sbin/waagent "$@"\n'
-    )
-    wrapper.chmod(0o755)
-
-
 def test_killed_during_deprovision_it_resumes_without_running_deprovision_twice(
     world: World, linux_vm: Any
 ) -> None:
     vm = linux_vm()
-    counting_slow_waagent(vm, 2)
+    slow_counting_waagent(vm, 2)
     world.linux_job("kill-deprovision", vm, host_keys=list(vm.sandbox.host_keys))
     world.wait_for(
         "kill-deprovision",
@@ -126,7 +118,7 @@ def test_throttling_and_unavailability_are_retried_until_ready(world: World, lin
 
 def test_an_unverifiable_deprovision_waits_for_a_person_to_confirm(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
-    counting_slow_waagent(vm, 2)
+    slow_counting_waagent(vm, 2)
     world.linux_job("confirm", vm, host_keys=list(vm.sandbox.host_keys))
     world.wait_for("confirm", lambda b: deprovision_runs(vm) == 1, timeout=60, what="waagent started")
     world.operator.kill()

@@ -52,6 +52,7 @@ from azure.mgmt.compute import models as azmodels
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.compute.aio.operations import VirtualMachinesOperations
 
+from vmgen import config
 from vmgen.domain import errors, model, ports
 
 __all__ = ["AzureCompute", "AzureSettings", "ComputeFactory", "translate"]
@@ -83,12 +84,12 @@ _NOISE = re.compile(
 
 @dataclass(frozen=True)
 class AzureSettings:
-    arm_endpoint: str = "https://management.azure.com"
-    credential_scope: str = "https://management.azure.com/.default"
-    authority: str = "https://login.microsoftonline.com"
+    arm_endpoint: str = config.PUBLIC_ARM_ENDPOINT
+    credential_scope: str = config.PUBLIC_CREDENTIAL_SCOPE
+    authority: str = config.PUBLIC_AUTHORITY
     ca_bundle: str | None = None
     """PEM file trusted for ARM and Entra; None: the system's trust store. Never unverified."""
-    poll_interval: float = 5.0
+    poll_interval: float = config.DEFAULT_POLL_INTERVAL
     """Seconds between long-running-operation polls (the SDK's default is 30)."""
     retry_total: int = 2
     """azure-core's own retries per request before an error reaches the workflow."""
