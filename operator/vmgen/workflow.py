@@ -219,9 +219,7 @@ class Workflow:
         await self._save(self._begin(StepName.VALIDATE, step.attempts + 1, "Reading the guest's SSH Secret."))
         assert spec.ssh is not None  # the planner fails a Linux VM without spec.ssh
         await self._private_key(spec)
-        message = (
-            f"VM {spec.vm.name} is a running Linux VM; SSH Secret {spec.ssh.private_key_secret} is usable."
-        )
+        message = f"VM {spec.vm.name} runs Linux; SSH Secret {spec.ssh.private_key_secret} is usable."
         self._events.normal(Reason.VALIDATION_SUCCEEDED, message)
         await self._save(self._finish(StepName.VALIDATE, None, message))
         return 0.0
@@ -312,6 +310,11 @@ class Workflow:
                 await self._save(self._resolve_unknown(status, Reason.DEPROVISION_VERIFIED, message))
                 return 0.0
             case guest.Verdict.IN_PROGRESS:
+                started = self.status.step(StepName.DEPROVISION).started_at
+                if started is not None and self._now() - started > spec.timeouts.deprovision:
+                    return await self._deprovision_unknown(
+                        f"waagent is still running in the guest after spec.timeouts.deprovision ({seen})"
+                    )
                 message = f"waagent is still deprovisioning the guest (seen via Run Command: {seen})."
                 status = self.status.with_step(StepName.DEPROVISION, state=StepState.RUNNING, message=message)
                 status = self._resolve_unknown(status, Reason.DEPROVISION_IN_PROGRESS, message)

@@ -151,3 +151,24 @@ def test_an_os_type_that_contradicts_azure_fails_validation(world: World, linux_
 
     assert failed_reason(body) == "OSTypeMismatch"
     assert "Windows" in condition(body, "Ready")["message"]
+
+
+def test_a_stopped_vm_confirmed_as_deprovisioned_is_generalized_without_ssh(
+    world: World, linux_vm: Any
+) -> None:
+    vm = linux_vm()
+    seed(world, vm, "deprovisioned-by-hand", os_type="Linux", power_state="stopped")
+    world.secrets(vm)
+    manifest = world.linux_manifest("by-hand", vm, host_keys=list(vm.sandbox.host_keys))
+    manifest["spec"]["vm"]["name"] = "deprovisioned-by-hand"
+    manifest["metadata"]["annotations"] = {"vmgen.io/confirm-deprovisioned": "true"}
+    world.apply(manifest)
+
+    body = world.wait_ready("by-hand")
+
+    assert body["status"]["steps"]["deprovision"]["state"] == "Succeeded"
+    assert condition(body, "Deprovisioned")["reason"] == "DeprovisionConfirmed"
+    operations = [r.operation for r in world.arm.requests() if "/deprovisioned-by-hand" in r.path]
+    assert operations.count("deallocate") == 1 and operations.count("generalize") == 1
+    assert "start" not in operations
+    assert_guest_untouched(vm)  # the job never connected to any guest

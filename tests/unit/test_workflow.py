@@ -244,6 +244,22 @@ class TestPersistence:
         assert world.vm.guest.deprovision_runs == 1
         assert world.status["phase"] == "Succeeded"
 
+    async def test_a_deprovision_running_past_its_timeout_asks_a_person(self) -> None:
+        world = World()
+        await until(world, lambda: world.step_state("validate") == "Succeeded")
+        started = world.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        world.writer.body["steps"]["deprovision"] = {"state": "Running", "attempts": 1, "startedAt": started}
+        world.vm.guest.waagent_running = True
+        world.restart()
+        world.clock.advance(16 * 60)  # spec.timeouts.deprovision defaults to 15m
+
+        await world.step()
+
+        assert world.step_state("deprovision") == "Unknown"
+        assert world.condition("DeprovisionOutcomeUnknown")["status"] == "True"
+        assert "spec.timeouts.deprovision" in world.condition("DeprovisionOutcomeUnknown")["message"]
+        assert world.vm.guest.deprovision_runs == 0
+
     async def test_a_continuation_token_is_recorded_before_anything_waits_on_it(self) -> None:
         world = World()
         await until(

@@ -14,7 +14,10 @@ Rules it enforces, every pass, against the fresh observation rather than cached 
   so that Run Command coming back resolves it without anyone;
 - a deallocate with a continuation token is resumed, not begun again;
 - an explicit osType that contradicts Azure fails before anything touches the VM;
-- Windows is not supported yet: it fails with OSNotSupported, untouched.
+- Windows is not supported yet: it fails with OSNotSupported at validation, untouched (a generalized
+  Windows VM is still adopted: that only reads);
+- a stopped VM that is not generalized is only generalized when a person confirms, with the same
+  annotation, that its guest was deprovisioned already.
 """
 
 from __future__ import annotations
@@ -156,8 +159,6 @@ def plan(
     step = status.current_step
     if step is None:
         return Succeed()
-    if spec.os_type is model.OsType.WINDOWS:
-        return _windows(spec)
     if claimed_by is not None:
         return Wait(
             Reason.VM_CLAIMED_BY_ANOTHER,
@@ -174,7 +175,7 @@ def plan(
             " VMGeneralization), or delete this resource if the VM is gone.",
         )
     if step is StepName.VALIDATE:
-        return _validate(spec, observation)
+        return _validate(spec, observation, confirmed=confirmed)
     if observation.generalized:
         if step is StepName.GENERALIZE:
             return Checkpoint(StepName.GENERALIZE, Reason.VM_GENERALIZED, "Azure reports the VM generalized.")
@@ -195,7 +196,7 @@ def _windows(spec: Spec) -> Fail:
     )
 
 
-def _validate(spec: Spec, vm: model.VmObservation) -> Action:
+def _validate(spec: Spec, vm: model.VmObservation, *, confirmed: bool) -> Action:
     if spec.os_type is not None and vm.os_type is not None and spec.os_type is not vm.os_type:
         return Fail(
             Reason.OS_TYPE_MISMATCH,
@@ -203,6 +204,8 @@ def _validate(spec: Spec, vm: model.VmObservation) -> Action:
             f" Set spec.osType to {vm.os_type.value} or Auto if this is the right VM."
             " The VM was not touched.",
         )
+    if vm.generalized:  # adopting only reads, whatever the OS
+        return Adopt()
     os_type = vm.os_type or spec.os_type
     if os_type is model.OsType.WINDOWS:
         return _windows(spec)
@@ -211,16 +214,10 @@ def _validate(spec: Spec, vm: model.VmObservation) -> Action:
             Reason.INVALID_SPEC,
             f"Azure reports no OS type for VM {spec.vm.name}; set spec.osType to Linux or Windows.",
         )
-    if vm.generalized:
-        return Adopt()
     if vm.power_state in _STOPPED:
-        return Fail(
-            Reason.VM_NOT_RUNNING,
-            f"VM {spec.vm.name} is {vm.power_state.value} but not generalized, so it cannot be deprovisioned"
-            " over SSH. Start the VM so it can be deprovisioned, then delete and recreate this resource; or,"
-            " if its guest was already deprovisioned, mark it generalized in Azure (az vm generalize) and"
-            " recreate this resource to adopt it.",
-        )
+        if confirmed:  # a person says the guest is deprovisioned already: deallocate and generalize it
+            return Validate()
+        return Fail(Reason.VM_NOT_RUNNING, _not_running(spec, vm, "is"))
     if vm.power_state is not model.PowerState.RUNNING:
         return _transitioning(spec, vm, Phase.VALIDATING)
     if spec.ssh is None:
@@ -254,11 +251,9 @@ def _deprovision(spec: Spec, status: Status, vm: model.VmObservation, *, confirm
             )
         return VerifyDeprovision()
     if vm.power_state in _STOPPED:
-        return Fail(
-            Reason.VM_NOT_RUNNING,
-            f"VM {spec.vm.name} was {vm.power_state.value} before it could be deprovisioned. Start the VM so"
-            " it can be deprovisioned over SSH, then delete and recreate this resource.",
-        )
+        if confirmed:
+            return ConfirmDeprovision()
+        return Fail(Reason.VM_NOT_RUNNING, _not_running(spec, vm, "was"))
     if vm.power_state is not model.PowerState.RUNNING:
         return _transitioning(spec, vm, Phase.DEPROVISIONING)
     if spec.ssh is not None and not spec.ssh.host_keys and not vm.agent_ready:
@@ -276,8 +271,9 @@ def _shutdown(spec: Spec, status: Status, vm: model.VmObservation, *, now: datet
                 Reason.TIMEOUT,
                 f"VM {spec.vm.name} was not deallocated within spec.timeouts.shutdown"
                 f" ({_minutes(spec.timeouts.shutdown.total_seconds())}); it is {vm.power_state.value}."
-                " Check the VM's activity log in Azure, deallocate it there, then recreate this resource:"
-                " its guest is already deprovisioned.",
+                " Check the VM's activity log in Azure and deallocate it there; then, since its guest is"
+                f" already deprovisioned, recreate this resource with the annotation {CONFIRM_ANNOTATION}:"
+                ' "true" and vmgen generalizes it.',
             )
         if step.continuation_token:
             return ResumeDeallocate(model.ContinuationToken(step.continuation_token))
@@ -289,7 +285,7 @@ def _shutdown(spec: Spec, status: Status, vm: model.VmObservation, *, now: datet
 def _generalize(vm: model.VmObservation) -> Action:
     if vm.power_state in _STOPPED:
         return Generalize()
-    if vm.power_state in (model.PowerState.STOPPING, model.PowerState.DEALLOCATING):
+    if vm.power_state in (model.PowerState.STOPPING, model.PowerState.DEALLOCATING, model.PowerState.UNKNOWN):
         return Wait(
             Reason.VM_TRANSITIONING,
             f"The VM is {vm.power_state.value}; generalize waits until it is deallocated.",
@@ -300,7 +296,18 @@ def _generalize(vm: model.VmObservation) -> Action:
         Reason.VM_NOT_DEALLOCATED,
         f"The VM is {vm.power_state.value} although vmgen deallocated it: someone started it after its guest"
         " was deprovisioned. vmgen never generalizes a VM that is not deallocated. Deallocate the VM (do not"
-        " use it: its guest has no user and no host keys any more), then recreate this resource.",
+        " use it: its guest has no user and no host keys any more), then recreate this resource with the"
+        f' annotation {CONFIRM_ANNOTATION}: "true" so that vmgen generalizes it without deprovisioning'
+        " again.",
+    )
+
+
+def _not_running(spec: Spec, vm: model.VmObservation, tense: str) -> str:
+    return (
+        f"VM {spec.vm.name} {tense} {vm.power_state.value} but not generalized, so vmgen cannot deprovision"
+        " it over SSH (and never starts a VM itself). Start the VM, then delete and recreate this resource;"
+        " or, if its guest was already deprovisioned, recreate this resource with the annotation"
+        f' {CONFIRM_ANNOTATION}: "true" and vmgen deallocates and generalizes it as it is.'
     )
 
 
