@@ -146,7 +146,7 @@ async def _drive(
         try:
             delay = await flow.run_pass(_resource(body, namespace=namespace, name=name))
             failures = 0
-        except errors.VmgenError as exc:  # the API server did not take our status: nothing moved on
+        except errors.VmgenError as exc:  # status not taken, or an uncertain outcome: wait, re-check
             failures += 1
             delay = retry.backoff(failures)
             logger.warning(f"{exc.reason}: {exc.message} Next pass in {delay:g}s.")

@@ -156,8 +156,9 @@ class AzureCompute:
                 )
             except ValueError as exc:
                 raise errors.AzureOperationFailed(
-                    f"The saved deallocate operation cannot be resumed ({exc}); observe the VM and"
-                    " start deallocate again."
+                    f"The deallocate operation saved in status.steps.shutdown cannot be resumed ({exc})."
+                    " Deallocate the VM in Azure (its guest is already deprovisioned), then recreate this"
+                    ' resource with the annotation vmgen.io/confirm-deprovisioned: "true" to generalize it.'
                 ) from exc
             await poller.result()
 

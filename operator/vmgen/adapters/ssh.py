@@ -142,12 +142,18 @@ class SshDeprovisioner:
                 else f"no acceptable host key ({exc.reason})"
             )
             raise errors.HostKeyMismatch(
-                f"{_where(target)} presented {presented}, which matches none of the pinned hostKeys"
-                f" ({pinned})."
+                f"{_where(target)} presented {presented}, which matches none of the trusted host keys"
+                f" ({pinned}; from spec.ssh.hostKeys, or read through Run Command when none are pinned)."
+                " Check that spec.ssh.host is this VM's address; read the VM's keys with `az vm run-command"
+                " invoke --command-id RunShellScript --scripts 'cat /etc/ssh/ssh_host_*_key.pub'` and pin"
+                " them, then recreate this resource. Nothing ran on the host."
             ) from exc
         except asyncssh.PermissionDenied as exc:
             raise errors.AuthenticationRefused(
-                f"{_where(target)} refused the SSH key for user {target.username!r}."
+                f"{_where(target)} refused the SSH key for user {target.username!r}. Check that the"
+                " privateKeySecretRef Secret holds this user's private key (key ssh-privatekey) and that its"
+                " public key is in ~/.ssh/authorized_keys on the VM, then recreate this resource. Nothing ran"
+                " on the VM."
             ) from exc
         except (asyncssh.Error, OSError) as exc:  # refused, reset, unreachable, timed out (TimeoutError)
             raise errors.GuestUnreachable(f"Cannot open SSH to {_where(target)}: {_describe(exc)}") from exc
