@@ -10,10 +10,16 @@ import pytest
 from tests.e2e.conftest import World, assert_guest_untouched, condition, vm_requests
 
 
-def failed_reason(body: dict[str, Any]) -> str:
+def failed_reason(world: World, body: dict[str, Any]) -> str:
+    """The Ready=False reason of a Failed resource, checked to be told as a Warning Event too."""
     ready = condition(body, "Ready")
     assert ready["status"] == "False"
     assert ready["message"], "a Failed resource must say what to do"
+    name = body["metadata"]["name"]
+    warnings = {
+        e["reason"] for e in world.events() if e["involvedObject"]["name"] == name and e["type"] == "Warning"
+    }
+    assert ready["reason"] in warnings, f"no Warning Event {ready['reason']} for {name}: {warnings}"
     return str(ready["reason"])
 
 
@@ -53,7 +59,7 @@ def test_a_missing_ssh_secret_fails_before_touching_the_vm(world: World, linux_v
 
     body = world.wait_failed("no-secret")
 
-    assert failed_reason(body) == "SecretNotFound"
+    assert failed_reason(world, body) == "SecretNotFound"
     assert "does-not-exist" in condition(body, "Ready")["message"]
     assert_guest_untouched(vm)
 
@@ -64,7 +70,7 @@ def test_a_wrong_host_key_fails_and_the_guest_is_untouched(world: World, linux_v
 
     body = world.wait_failed("wrong-hostkey")
 
-    assert failed_reason(body) == "HostKeyMismatch"
+    assert failed_reason(world, body) == "HostKeyMismatch"
     assert_guest_untouched(vm)
     assert world.arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)["powerState"] == "running"
 
@@ -76,7 +82,7 @@ def test_a_wrong_ssh_key_fails_and_the_guest_is_untouched(world: World, linux_vm
 
     body = world.wait_failed("wrong-key")
 
-    assert failed_reason(body) == "SSHAuthenticationRefused"
+    assert failed_reason(world, body) == "SSHAuthenticationRefused"
     assert_guest_untouched(vm)
 
 
@@ -86,7 +92,7 @@ def test_a_vm_that_does_not_exist_fails_with_vm_not_found(world: World, linux_vm
 
     body = world.wait_failed("ghost")
 
-    assert failed_reason(body) == "VMNotFound"
+    assert failed_reason(world, body) == "VMNotFound"
     assert "vm-that-was-never-created" in condition(body, "Ready")["message"]
     assert_guest_untouched(vm)
 
@@ -98,7 +104,7 @@ def test_refused_azure_credentials_fail_and_the_vm_is_untouched(world: World, li
 
     body = world.wait_failed("refused")
 
-    assert failed_reason(body) == "AzureAuthenticationFailed"
+    assert failed_reason(world, body) == "AzureAuthenticationFailed"
     assert "definitely-the-wrong-secret" not in str(body)
     assert_guest_untouched(vm)
     assert not vm_requests(world.arm, vm), "no ARM request may pass without a token"
@@ -137,7 +143,7 @@ def test_a_stopped_vm_that_is_not_generalized_fails_asking_to_start_it(
 
     body = world.wait_failed(name)
 
-    assert failed_reason(body) == "VMNotRunning"
+    assert failed_reason(world, body) == "VMNotRunning"
     assert "start" in condition(body, "Ready")["message"].lower()
     assert "start" not in [r.operation for r in world.arm.requests() if f"/{name}" in r.path]
 
@@ -149,7 +155,7 @@ def test_an_os_type_that_contradicts_azure_fails_validation(world: World, linux_
 
     body = world.wait_failed("os-mismatch")
 
-    assert failed_reason(body) == "OSTypeMismatch"
+    assert failed_reason(world, body) == "OSTypeMismatch"
     assert "Windows" in condition(body, "Ready")["message"]
 
 
