@@ -1,5 +1,10 @@
 """The e2e world: the real control plane with the CRD, the ARM simulator, Debian guests, and the operator
-running as its own `vmgen run` process. Each test gets its own namespace and its own VMs."""
+running as its own `vmgen run` process. Each test gets its own namespace and its own VMs.
+
+The operator runs as the Helm chart's ServiceAccount with exactly the chart's RBAC (rendered by the
+pinned helm, authenticated by a TokenRequest token), never as the admin: a permission the chart forgets
+fails an e2e test here instead of a user's first install. The tests themselves use the admin kubeconfig.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ from typing import Any
 import pytest
 import yaml
 
+from vmgen_testbed.helm import render_chart
 from vmgen_testbed.operator_process import OperatorProcess
 from vmgen_testbed.paths import REPO_ROOT
 
 OPERATOR_NAMESPACE = "vmgen-system"
+RBAC_KINDS = frozenset({"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"})
 _namespaces = itertools.count(1)
 
 
@@ -32,11 +39,35 @@ def crd(control_plane: Any) -> None:
 
 
 @pytest.fixture(scope="session")
+def operator_kubeconfig(control_plane: Any, crd: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kubeconfig for the chart's ServiceAccount, after applying the chart's RBAC (all namespaces)."""
+    rbac = [
+        doc
+        for doc in render_chart(release="vmgen", namespace=OPERATOR_NAMESPACE)
+        if doc["kind"] in RBAC_KINDS
+    ]
+    assert {doc["kind"] for doc in rbac} == RBAC_KINDS, f"the chart rendered {[d['kind'] for d in rbac]}"
+    control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac))
+    (account,) = [doc["metadata"]["name"] for doc in rbac if doc["kind"] == "ServiceAccount"]
+    token = control_plane.kubectl(
+        "create", "token", account, "-n", OPERATOR_NAMESPACE, "--duration=24h"
+    ).stdout.strip()
+    config = yaml.safe_load(control_plane.kubeconfig.read_text())
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = account
+    path: Path = tmp_path_factory.mktemp("operator-kubeconfig") / "kubeconfig"
+    path.touch(mode=0o600)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="session")
 def operator(
-    control_plane: Any, arm: Any, crd: None, tmp_path_factory: pytest.TempPathFactory
+    arm: Any, operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     process = OperatorProcess(
-        kubeconfig=str(control_plane.kubeconfig),
+        kubeconfig=str(operator_kubeconfig),
         arm_endpoint=arm.base_url,
         ca_bundle=str(arm.ca_bundle),
         authority=arm.authority,

@@ -1,0 +1,69 @@
+"""The pinned `helm` binary, and the vmgen chart rendered by it for the testbed's control plane.
+
+The chart tests render the chart to check it; the e2e suite renders it to run the operator with exactly
+the RBAC the chart grants. Both need the same helm and the same render, so they live here.
+
+Traps avoided:
+- helm is not part of the Kubernetes build: it is built once with `go install` from the Go module proxy
+  into `cache_dir()/bin-helm-<version>/` (staged, then renamed, so an interrupted build is never taken
+  for a cached one).
+- Helm built this way reports Kubernetes v1.20 as its default target, which the chart's kubeVersion
+  refuses: `render_chart` passes the testbed's own kube-apiserver version as `--kube-version`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vmgen_testbed.binaries import KUBE_MODULE, TOOLS_DIR, pinned_version
+from vmgen_testbed.paths import REPO_ROOT, cache_dir
+
+__all__ = ["CHART_DIR", "HELM_VERSION", "ensure_helm", "render_chart"]
+
+HELM_VERSION = "v3.22.0"
+HELM_MODULE = "helm.sh/helm/v3/cmd/helm"
+CHART_DIR = REPO_ROOT / "charts" / "vmgen"
+
+
+def ensure_helm() -> Path:
+    """The pinned helm binary, built with `go install` the first time (about two minutes)."""
+    target = cache_dir() / f"bin-helm-{HELM_VERSION}"
+    binary = target / "helm"
+    if os.access(binary, os.X_OK):
+        return binary
+    go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
+    if go is None:
+        raise AssertionError("`go` is needed to build helm (the chart is rendered with it)")
+    staging = Path(tempfile.mkdtemp(prefix=f".bin-helm-{HELM_VERSION}.", dir=cache_dir()))
+    try:
+        subprocess.run(
+            [go, "install", f"{HELM_MODULE}@{HELM_VERSION}"],
+            env={**os.environ, "GOBIN": str(staging), "GOFLAGS": "-trimpath"},
+            check=True,
+        )
+        staging.chmod(0o755)  # mkdtemp made it private
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return binary
+
+
+def render_chart(*, release: str, namespace: str, values: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """`helm template` of charts/vmgen (CRDs excluded) as objects; `values` are extra helm arguments."""
+    command = [
+        str(ensure_helm()), "template", release, str(CHART_DIR), "--namespace", namespace,
+        "--kube-version", pinned_version(TOOLS_DIR / "kube", KUBE_MODULE), *values,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise AssertionError(f"helm template failed: {result.stderr}")
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
