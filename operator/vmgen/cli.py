@@ -25,6 +25,14 @@ def crd_text() -> str:
     return (resources.files("vmgen") / "crds" / CRD_FILE).read_text(encoding="utf-8")
 
 
+def _poll_interval(text: str) -> float:
+    """config.parse_interval for argparse, which shows only an ArgumentTypeError's own words."""
+    try:
+        return config.parse_interval(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="vmgen", description="Generalize Azure VMs from Kubernetes.")
     root.add_argument("--version", action="version", version=f"vmgen {__version__}")
@@ -46,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--ca-bundle", help="PEM file to trust for ARM and Entra [VMGEN_CA_BUNDLE]")
     run.add_argument(
         "--poll-interval",
-        type=config.parse_interval,
+        type=_poll_interval,
         metavar="SECONDS",
         help="seconds between Azure operation polls, default 5 [VMGEN_POLL_INTERVAL]",
     )

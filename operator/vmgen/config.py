@@ -63,5 +63,5 @@ def parse_interval(text: str) -> float:
     except ValueError:
         raise ValueError(f"the poll interval must be a number of seconds, not {text!r}") from None
     if not 0 < seconds <= 300:
-        raise ValueError(f"the poll interval must be between 0 and 300 seconds, not {seconds:g}")
+        raise ValueError(f"the poll interval must be more than 0 and at most 300 seconds, not {seconds:g}")
     return seconds

@@ -95,6 +95,23 @@ def test_a_nonsense_poll_interval_in_the_environment_exits_with_usage_error(
     assert "poll interval" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("value", "explanation"),
+    [
+        ("0", "the poll interval must be more than 0 and at most 300 seconds, not 0"),
+        ("fast", "the poll interval must be a number of seconds, not 'fast'"),
+    ],
+)
+def test_a_nonsense_poll_interval_flag_exits_with_the_reason_on_stderr(
+    value: str, explanation: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "--poll-interval", value])
+
+    assert exit_info.value.code == 2
+    assert f"argument --poll-interval: {explanation}" in capsys.readouterr().err
+
+
 def test_namespace_and_all_namespaces_exclude_each_other() -> None:
     with pytest.raises(SystemExit):
         cli.parser().parse_args(["run", "-n", "a", "--all-namespaces"])

@@ -1,6 +1,8 @@
 """The Argo CD health check documented in docs/argocd.md maps a VMGeneralization's status to Argo CD's
 health: Progressing until Ready, Healthy on Succeeded, Degraded on Failed, Suspended while a person must
-confirm a deprovision.
+confirm a deprovision. Succeeded and Failed are terminal, so they win over a lagging observedGeneration:
+the operator never looks at a finished resource again, and an edit to its spec must not leave it
+Progressing for ever.
 
 The Lua is taken from the doc itself, so the doc cannot drift from what is tested, and runs on Lua 5.1,
 the language level of gopher-lua that Argo CD embeds. Objects reach the script as Lua tables, as in Argo
@@ -83,8 +85,8 @@ def _ready(status: str, reason: str, message: str) -> dict[str, Any]:
                 "conditions": [_ready("True", "Generalized", "done")],
             },
             2,
-            "Progressing",
-            id="a succeeded resource whose newest spec the operator has not seen is Progressing",
+            "Healthy",
+            id="a succeeded resource whose spec was edited after it finished stays Healthy",
         ),
         pytest.param(
             {
@@ -95,6 +97,26 @@ def _ready(status: str, reason: str, message: str) -> dict[str, Any]:
             1,
             "Degraded",
             id="a failed resource is Degraded",
+        ),
+        pytest.param(
+            {
+                "phase": "Failed",
+                "observedGeneration": 1,
+                "conditions": [_ready("False", "VMNotFound", "gone")],
+            },
+            2,
+            "Degraded",
+            id="a failed resource whose spec was edited after it finished stays Degraded",
+        ),
+        pytest.param(
+            {
+                "phase": "Deprovisioning",
+                "observedGeneration": 1,
+                "conditions": [_ready("False", "Deprovisioning", "")],
+            },
+            2,
+            "Progressing",
+            id="a running resource whose newest spec the operator has not seen is Progressing",
         ),
         pytest.param(
             {
@@ -127,6 +149,19 @@ def test_a_failed_resource_shows_the_message_a_person_can_act_on() -> None:
     assert _health(_resource(status)) == (
         "Degraded",
         "Failed: start the VM so it can be deprovisioned over SSH",
+    )
+
+
+def test_a_running_resource_shows_the_ready_message() -> None:
+    status = {
+        "phase": "Deprovisioning",
+        "observedGeneration": 1,
+        "conditions": [_ready("False", "Deprovisioning", "running waagent -deprovision+user over SSH")],
+    }
+
+    assert _health(_resource(status)) == (
+        "Progressing",
+        "Deprovisioning: running waagent -deprovision+user over SSH",
     )
 
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.contract.crd.resources import CHART_DIR, CRD_PATH, SUBSCRIPTION_ID
+from vmgen import config
 from vmgen_testbed.kube import ControlPlane
 
 pytestmark = pytest.mark.usefixtures("vmgen_crd")
@@ -169,8 +170,35 @@ class TestTheDeploymentIsHardened:
         assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
         assert env["VMGEN_NAMESPACES"] == "images,team-a"
         assert env["VMGEN_ARM_ENDPOINT"] == "https://management.azure.com"
+        assert env["VMGEN_CREDENTIAL_SCOPE"] == "https://management.azure.com/.default"
+        assert env["VMGEN_AUTHORITY"] == "https://login.microsoftonline.com"
         assert env["VMGEN_POLL_INTERVAL"] == "5"
         assert "--all-namespaces" not in container["args"]
+
+    def test_a_sovereign_cloud_sets_the_endpoint_the_token_scope_and_the_authority(self, helm: Path) -> None:
+        rendered = _render(
+            helm, "vmgen", "vmgen-system",
+            "--set", "operator.armEndpoint=https://management.usgovcloudapi.net",
+            "--set", "operator.credentialScope=https://management.usgovcloudapi.net/.default",
+            "--set", "operator.authority=https://login.microsoftonline.us",
+        )  # fmt: skip
+        (container,) = _one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"]
+        env = {item["name"]: item.get("value") for item in container["env"]}
+
+        assert env["VMGEN_ARM_ENDPOINT"] == "https://management.usgovcloudapi.net"
+        assert env["VMGEN_CREDENTIAL_SCOPE"] == "https://management.usgovcloudapi.net/.default"
+        assert env["VMGEN_AUTHORITY"] == "https://login.microsoftonline.us"
+
+    def test_values_reused_from_a_chart_without_a_credential_scope_leave_the_operators_default(
+        self, helm: Path
+    ) -> None:
+        # `helm upgrade --reuse-values` takes the old release's values, without keys added since.
+        rendered = _render(helm, "vmgen", "vmgen-system", "--set", "operator.credentialScope=null")
+        (container,) = _one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"]
+        env = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+
+        assert "VMGEN_CREDENTIAL_SCOPE" not in env
+        assert config.Config.from_env(env).credential_scope == config.PUBLIC_CREDENTIAL_SCOPE
 
     def test_workload_identity_labels_the_pod_and_annotates_the_service_account(self, helm: Path) -> None:
         rendered = _render(
@@ -201,6 +229,11 @@ class TestTheDeploymentIsHardened:
             ("--set", "operator.armEndpoint=http://arm.local"),
             "armEndpoint",
             id="an ARM endpoint without TLS",
+        ),
+        pytest.param(
+            ("--set", "operator.credentialScope=https://management.usgovcloudapi.net"),
+            "/operator/credentialScope",
+            id="a credential scope without /.default",
         ),
     ],
 )
