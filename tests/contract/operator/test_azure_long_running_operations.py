@@ -135,10 +135,10 @@ async def test_run_command_on_a_vm_whose_agent_does_not_report_is_transient(
         await compute.run_shell_script(vm, "true")
 
 
-async def test_a_token_that_cannot_be_resumed_says_to_start_the_deallocation_again(
+async def test_a_token_that_cannot_be_resumed_fails_saying_how_to_finish_by_hand(
     compute: azure.AzureCompute, seed_vm: Callable[..., model.VmRef]
 ) -> None:
     vm = seed_vm()
 
-    with pytest.raises(errors.AzureOperationFailed, match="start deallocate again"):
+    with pytest.raises(errors.AzureOperationFailed, match="cannot be resumed.*Deallocate the VM in Azure"):
         await compute.wait_deallocate(vm, model.ContinuationToken("not-a-continuation-token"))
