@@ -221,6 +221,15 @@ ROWS = [
         id="a deallocated VM a person confirmed as deprovisioned is validated",
     ),
     pytest.param(
+        NEW,
+        vm(P.DEALLOCATED),
+        NO_SSH,
+        True,
+        planner.Fail,
+        Reason.INVALID_SPEC,
+        id="a confirmed deallocated Linux VM without spec.ssh fails as an invalid spec",
+    ),
+    pytest.param(
         VALIDATED,
         vm(P.DEALLOCATED),
         PINNED,

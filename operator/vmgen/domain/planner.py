@@ -214,18 +214,18 @@ def _validate(spec: Spec, vm: model.VmObservation, *, confirmed: bool) -> Action
             Reason.INVALID_SPEC,
             f"Azure reports no OS type for VM {spec.vm.name}; set spec.osType to Linux or Windows.",
         )
-    if vm.power_state in _STOPPED:
-        if confirmed:  # a person says the guest is deprovisioned already: deallocate and generalize it
-            return Validate()
-        return Fail(Reason.VM_NOT_RUNNING, _not_running(spec, vm, "is"))
-    if vm.power_state is not model.PowerState.RUNNING:
-        return _transitioning(spec, vm, Phase.VALIDATING)
     if spec.ssh is None:
         return Fail(
             Reason.INVALID_SPEC,
             f"VM {spec.vm.name} runs Linux: set spec.ssh (host, username, privateKeySecretRef) so that it can"
             " be deprovisioned over SSH.",
         )
+    if vm.power_state in _STOPPED:
+        if confirmed:  # a person says the guest is deprovisioned already: deallocate and generalize it
+            return Validate()
+        return Fail(Reason.VM_NOT_RUNNING, _not_running(spec, vm, "is"))
+    if vm.power_state is not model.PowerState.RUNNING:
+        return _transitioning(spec, vm, Phase.VALIDATING)
     if not spec.ssh.host_keys and not vm.agent_ready:
         return _agent_not_ready(spec, Phase.VALIDATING)
     return Validate()
