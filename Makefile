@@ -54,6 +54,7 @@ testbed: binaries rootfs
 lint: venv
 	@echo "==> lint: ruff, mypy --strict, import contracts"
 	$(PY) -m ruff check operator tests benchmarks
+	$(PY) -m ruff format --check operator tests benchmarks
 	$(PY) -m mypy -p vmgen -p vmgen_testbed
 	.venv/bin/lint-imports
 

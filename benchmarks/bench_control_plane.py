@@ -27,8 +27,10 @@ def main() -> None:
             stopping = time.monotonic()
         stops.append(time.monotonic() - stopping)
         print(f"run {run}: start to /readyz {starts[-1]:.2f} s, stop {stops[-1]:.2f} s", flush=True)
-    print(f"control plane start: min {min(starts):.2f} s, median {statistics.median(starts):.2f} s "
-          f"over {len(starts)} runs; stop: median {statistics.median(stops):.2f} s")
+    print(
+        f"control plane start: min {min(starts):.2f} s, median {statistics.median(starts):.2f} s "
+        f"over {len(starts)} runs; stop: median {statistics.median(stops):.2f} s"
+    )
 
 
 if __name__ == "__main__":

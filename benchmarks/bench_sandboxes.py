@@ -22,18 +22,30 @@ from vmgen_testbed.linux.sandbox import LinuxSandbox, SandboxHost
 
 
 def timed(label: str, samples: list[float]) -> str:
-    return (f"{label}: median {statistics.median(samples):.3f} s, min {min(samples):.3f} s, "
-            f"max {max(samples):.3f} s (n={len(samples)})")
+    return (
+        f"{label}: median {statistics.median(samples):.3f} s, min {min(samples):.3f} s, "
+        f"max {max(samples):.3f} s (n={len(samples)})"
+    )
 
 
 async def deprovision(sandbox: LinuxSandbox) -> float:
     started = time.monotonic()
     key = sandbox.private_key_path
     process = await asyncio.create_subprocess_exec(
-        "ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-        "-o", f"UserKnownHostsFile={key.parent / 'known_hosts'}",
-        f"{sandbox.username}@{sandbox.ip}", "sudo waagent -deprovision+user -force",
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        "ssh",
+        "-i",
+        str(key),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"UserKnownHostsFile={key.parent / 'known_hosts'}",
+        f"{sandbox.username}@{sandbox.ip}",
+        "sudo waagent -deprovision+user -force",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _, stderr = await process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"deprovision of {sandbox.name} failed: {stderr.decode()}")
@@ -54,8 +66,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vmgen-bench-") as scratch:
         started = time.monotonic()
         rootfs.extract(tarball, Path(scratch) / "rootfs")
-        print(f"rootfs extract ({tarball.stat().st_size / 1e6:.0f} MB zstd tarball): "
-              f"{time.monotonic() - started:.2f} s")
+        print(
+            f"rootfs extract ({tarball.stat().st_size / 1e6:.0f} MB zstd tarball): "
+            f"{time.monotonic() - started:.2f} s"
+        )
         shutil.rmtree(Path(scratch) / "rootfs")
 
         with SandboxHost(Path(scratch) / "state") as host:
@@ -76,15 +90,18 @@ def main() -> None:
             print(f"create {args.parallel} in parallel: {time.monotonic() - started:.3f} s wall")
             for sandbox in batch:
                 (sandbox.private_key_path.parent / "known_hosts").write_text(
-                    "".join(f"{sandbox.ip} {key}\n" for key in sandbox.host_keys))
+                    "".join(f"{sandbox.ip} {key}\n" for key in sandbox.host_keys)
+                )
 
             async def deprovision_all() -> list[float]:
                 return list(await asyncio.gather(*(deprovision(s) for s in batch)))
 
             started = time.monotonic()
             durations = asyncio.run(deprovision_all())
-            print(f"deprovision {len(batch)} in parallel over SSH: {time.monotonic() - started:.2f} s wall; "
-                  + timed("each", durations))
+            print(
+                f"deprovision {len(batch)} in parallel over SSH: {time.monotonic() - started:.2f} s wall; "
+                + timed("each", durations)
+            )
             started = time.monotonic()
             host.close()
             print(f"teardown of {len(batch)}: {time.monotonic() - started:.3f} s")

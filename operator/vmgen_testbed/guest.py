@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+class ShellNotSupported(Exception):
+    """The guest cannot run scripts of that shell (a Linux guest and RunPowerShellScript)."""
+
+
 @dataclass(frozen=True)
 class ScriptResult:
     exit_code: int
@@ -31,4 +35,4 @@ class Guest(Protocol):
     async def run_script(self, script: str, *, shell: str, timeout: float) -> ScriptResult:  # noqa: ASYNC109
         """Run `script` as root inside the guest. `shell` is "bash" (RunShellScript) or
         "powershell" (RunPowerShellScript, for a later Windows guest); a guest that cannot run the
-        given shell raises `NotImplementedError` and the simulator answers Azure's error for it."""
+        given shell raises `ShellNotSupported` and the simulator answers Azure's error for it."""

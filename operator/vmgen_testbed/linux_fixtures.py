@@ -58,10 +58,16 @@ def linux_vm(sandboxes: sandbox.SandboxHost, arm: Any) -> Iterator[Callable[...,
         name = name or f"vm-{uuid.uuid4().hex[:8]}"
         guest = sandboxes.create(name, username=username)
         created.append(guest)
-        arm.seed_vm(subscription_id=TEST_SUBSCRIPTION_ID, resource_group=TEST_RESOURCE_GROUP, name=name,
-                    os_type="Linux", guest=guest)
-        return TestVm(sandbox=guest, subscription_id=TEST_SUBSCRIPTION_ID, resource_group=TEST_RESOURCE_GROUP,
-                      name=name)
+        arm.seed_vm(
+            subscription_id=TEST_SUBSCRIPTION_ID,
+            resource_group=TEST_RESOURCE_GROUP,
+            name=name,
+            os_type="Linux",
+            guest=guest,
+        )
+        return TestVm(
+            sandbox=guest, subscription_id=TEST_SUBSCRIPTION_ID, resource_group=TEST_RESOURCE_GROUP, name=name
+        )
 
     yield make
     for guest in created:

@@ -43,7 +43,7 @@ from vmgen_testbed.arm.entra import Entra, redacted
 from vmgen_testbed.arm.faults import Fault
 from vmgen_testbed.arm.lro import Operation, iso
 from vmgen_testbed.arm.state import LONG_RUNNING, POWER_OPERATIONS, POWER_STATES, RequestRecord, Vm, World
-from vmgen_testbed.guest import Guest
+from vmgen_testbed.guest import Guest, ShellNotSupported
 
 __all__ = ["ArmSimulator", "Fault", "RequestRecord"]
 
@@ -557,7 +557,7 @@ class ArmSimulator:
                 return
             try:
                 result = await guest.run_script(script, shell=shell, timeout=self.run_command_timeout)
-            except NotImplementedError:
+            except ShellNotSupported:
                 refusal = errors.extension_failed(vm.name, handler, f"The guest cannot run {shell} scripts.")
             except Exception as error:  # anything else the guest raises: the extension failed
                 refusal = errors.extension_failed(vm.name, handler, str(error))

@@ -92,8 +92,14 @@ def _build(tarball: Path, scratch: Path) -> None:
     started = time.monotonic()
     _progress(f"debootstrap {SUITE} ({VARIANT} + {', '.join(PACKAGES)}) into {scratch}; takes about 80 s")
     subprocess.run(
-        ["debootstrap", f"--variant={VARIANT}", f"--include={','.join(PACKAGES)}", SUITE, str(scratch),
-         MIRROR],
+        [
+            "debootstrap",
+            f"--variant={VARIANT}",
+            f"--include={','.join(PACKAGES)}",
+            SUITE,
+            str(scratch),
+            MIRROR,
+        ],
         check=True,
     )
     _progress(f"debootstrap done in {time.monotonic() - started:.0f} s; preparing the template")
@@ -101,8 +107,19 @@ def _build(tarball: Path, scratch: Path) -> None:
     _progress(f"packing {tarball.name}")
     partial = tarball.with_suffix(".partial")
     subprocess.run(
-        ["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-I", "zstd -T0 -3",
-         "-C", str(scratch), "-cf", str(partial), "."],
+        [
+            "tar",
+            "--numeric-owner",
+            "--xattrs",
+            "--xattrs-include=*",
+            "-I",
+            "zstd -T0 -3",
+            "-C",
+            str(scratch),
+            "-cf",
+            str(partial),
+            ".",
+        ],
         check=True,
     )
     partial.rename(tarball)
@@ -114,8 +131,18 @@ def extract(tarball: Path, destination: Path) -> None:
     """Unpack a rootfs tarball into `destination` (created; must not exist)."""
     destination.mkdir(parents=True)
     subprocess.run(
-        ["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-I", "zstd", "-C", str(destination),
-         "-xf", str(tarball)],
+        [
+            "tar",
+            "--numeric-owner",
+            "--xattrs",
+            "--xattrs-include=*",
+            "-I",
+            "zstd",
+            "-C",
+            str(destination),
+            "-xf",
+            str(tarball),
+        ],
         check=True,
     )
 

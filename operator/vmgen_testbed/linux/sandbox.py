@@ -56,7 +56,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from vmgen_testbed.guest import ScriptResult
+from vmgen_testbed.guest import ScriptResult, ShellNotSupported
 from vmgen_testbed.linux import rootfs as rootfs_module
 
 __all__ = ["PREFIX", "REGISTRY", "LinuxSandbox", "SandboxError", "SandboxHost", "cleanup_stale"]
@@ -67,8 +67,12 @@ SECOND_OCTET = 213
 PLATFORM_ADDRESSES = ("168.63.129.16", "169.254.169.254")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-        "HOME": "/root", "TERM": "dumb"}
+_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "HOME": "/root",
+    "TERM": "dumb",
+}
 
 # Runs on the host tools as PID 1 of the new namespaces, before pivoting into the VM's tree.
 _HOLDER_SETUP = r"""
@@ -111,7 +115,7 @@ while True:
 
 # "Boot": the hostname comes from /etc/hostname as at startup, then sshd in the foreground (-D -e logs
 # to the sandbox's sshd.log on the host). sshd must be exec'd by absolute path (it re-execs itself).
-_BOOT = '[ -s /etc/hostname ] && hostname -F /etc/hostname; exec /usr/sbin/sshd -D -e'
+_BOOT = "[ -s /etc/hostname ] && hostname -F /etc/hostname; exec /usr/sbin/sshd -D -e"
 
 
 class SandboxError(RuntimeError):
@@ -212,16 +216,22 @@ class LinuxSandbox:
     async def power_off(self) -> None:
         await asyncio.to_thread(self.halt)
 
-    async def run_script(
-            self, script: str, *, shell: str = "bash",
-            timeout: float = 60) -> ScriptResult:  # noqa: ASYNC109 - the Guest protocol's signature
+    async def run_script(self, script: str, *, shell: str = "bash", timeout: float = 60) -> ScriptResult:  # noqa: ASYNC109 - the Guest protocol's signature
         """Run `script` as root inside the VM (its namespaces and root), like the agent's Run Command.
         Raises TimeoutError (after killing the script) when it runs longer than `timeout`."""
         if shell != "bash":
-            raise NotImplementedError(f"a Linux guest cannot run {shell} scripts")
+            raise ShellNotSupported(f"a Linux guest cannot run {shell} scripts")
         process = await asyncio.create_subprocess_exec(
-            *self._enter(), "/bin/bash", "-c", script, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=_ENV, start_new_session=True)
+            *self._enter(),
+            "/bin/bash",
+            "-c",
+            script,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_ENV,
+            start_new_session=True,
+        )
         try:
             stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
         except TimeoutError:
@@ -229,8 +239,11 @@ class LinuxSandbox:
             await process.wait()
             raise TimeoutError(f"script on {self.name} still running after {timeout:g}s; killed") from None
         assert process.returncode is not None
-        return ScriptResult(exit_code=process.returncode, stdout=stdout.decode(errors="replace"),
-                            stderr=stderr.decode(errors="replace"))
+        return ScriptResult(
+            exit_code=process.returncode,
+            stdout=stdout.decode(errors="replace"),
+            stderr=stderr.decode(errors="replace"),
+        )
 
     # --- synchronous core -------------------------------------------------------------------------
     @property
@@ -246,15 +259,21 @@ class LinuxSandbox:
                 return True
             log = (self._dir / "sshd.log").open("ab")
             with log:
-                self._sshd = subprocess.Popen([*self._enter(), "/bin/sh", "-c", _BOOT],
-                                              stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=_ENV)
+                self._sshd = subprocess.Popen(
+                    [*self._enter(), "/bin/sh", "-c", _BOOT],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    env=_ENV,
+                )
             deadline = time.monotonic() + timeout
             while not self._listening():
                 if self._sshd.poll() is not None:
                     return False
                 if time.monotonic() > deadline:
                     raise SandboxError(
-                        f"sshd of {self.name} not listening after {timeout:.0f}s: {self.sshd_log()}")
+                        f"sshd of {self.name} not listening after {timeout:.0f}s: {self.sshd_log()}"
+                    )
                 time.sleep(0.005)
             return True
 
@@ -280,8 +299,17 @@ class LinuxSandbox:
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
     def _enter(self) -> list[str]:
-        return ["/usr/bin/nsenter", f"--target={self._init_pid}", "--mount", "--uts", "--ipc", "--net",
-                "--pid", "--root", "--wd"]
+        return [
+            "/usr/bin/nsenter",
+            f"--target={self._init_pid}",
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--net",
+            "--pid",
+            "--root",
+            "--wd",
+        ]
 
     def pids(self) -> list[int]:
         """Host pids of the live (non-zombie) processes in the VM's PID namespace."""
@@ -308,11 +336,29 @@ class LinuxSandbox:
 
     def _start_holder(self) -> None:
         holder = subprocess.Popen(
-            ["/usr/bin/nsenter", f"--net=/run/netns/{self._slot.netns}", "/usr/bin/unshare", "--uts", "--ipc",
-             "--mount", "--pid", "--fork", "--kill-child", "--propagation=private",
-             "/bin/sh", "-c", _HOLDER_SETUP, "holder", str(self.rootfs), _REAPER],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=(self._dir / "holder.log").open("ab"),
-            env=_ENV)
+            [
+                "/usr/bin/nsenter",
+                f"--net=/run/netns/{self._slot.netns}",
+                "/usr/bin/unshare",
+                "--uts",
+                "--ipc",
+                "--mount",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--propagation=private",
+                "/bin/sh",
+                "-c",
+                _HOLDER_SETUP,
+                "holder",
+                str(self.rootfs),
+                _REAPER,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=(self._dir / "holder.log").open("ab"),
+            env=_ENV,
+        )
         self._holder = holder
         assert holder.stdout is not None
         with holder.stdout:
@@ -368,7 +414,8 @@ class SandboxHost:
             directory = self.state_dir / name
             directory.mkdir()
             self._sandboxes[name] = sandbox = LinuxSandbox(
-                name=name, username=username, directory=directory, private_key=_ed25519_private())
+                name=name, username=username, directory=directory, private_key=_ed25519_private()
+            )
         try:
             sandbox._slot = _allocate_slot(directory)
             self._mount(sandbox)
@@ -413,21 +460,33 @@ class SandboxHost:
         (disk / "upper").mkdir()
         (disk / "work").mkdir()
         sandbox.rootfs.mkdir()
-        _run("mount", "-t", "overlay", "-o",
-             f"lowerdir={self._lower},upperdir={disk / 'upper'},workdir={disk / 'work'}",
-             f"{PREFIX}-rootfs", str(sandbox.rootfs))
+        _run(
+            "mount",
+            "-t",
+            "overlay",
+            "-o",
+            f"lowerdir={self._lower},upperdir={disk / 'upper'},workdir={disk / 'work'}",
+            f"{PREFIX}-rootfs",
+            str(sandbox.rootfs),
+        )
 
     def _provision(self, sandbox: LinuxSandbox) -> None:
         root, name, user, slot = sandbox.rootfs, sandbox.name, sandbox.username, sandbox._slot
         key = serialization.load_ssh_private_key(sandbox.private_key, password=None)
-        user_public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                                    serialization.PublicFormat.OpenSSH).decode()
+        user_public = (
+            key.public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+        )
         sandbox.private_key_path.write_bytes(sandbox.private_key)
         sandbox.private_key_path.chmod(0o600)
 
         _run("chroot", str(root), "useradd", "--create-home", "--shell", "/bin/bash", user)
-        entry = next(line.split(":") for line in (root / "etc/passwd").read_text().splitlines()
-                     if line.startswith(f"{user}:"))
+        entry = next(
+            line.split(":")
+            for line in (root / "etc/passwd").read_text().splitlines()
+            if line.startswith(f"{user}:")
+        )
         owner = (int(entry[2]), int(entry[3]))
         home = root / "home" / user
         _write(home / ".ssh/authorized_keys", f"{user_public}\n", mode=0o600, owner=owner)
@@ -437,12 +496,18 @@ class SandboxHost:
         _write(root / "root/.bash_history", "cat /etc/os-release\n", mode=0o600)
         _write(root / "etc/sudoers.d/waagent", f"{user} ALL=(ALL) NOPASSWD: ALL\n", mode=0o440)
 
-        for kind, private in (("ed25519", ed25519.Ed25519PrivateKey.generate()),
-                              ("ecdsa", ec.generate_private_key(ec.SECP256R1()))):
-            pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                        serialization.NoEncryption()).decode()
-            public = private.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                                       serialization.PublicFormat.OpenSSH).decode()
+        for kind, private in (
+            ("ed25519", ed25519.Ed25519PrivateKey.generate()),
+            ("ecdsa", ec.generate_private_key(ec.SECP256R1())),
+        ):
+            pem = private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+            ).decode()
+            public = (
+                private.public_key()
+                .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+                .decode()
+            )
             _write(root / f"etc/ssh/ssh_host_{kind}_key", pem, mode=0o600)
             _write(root / f"etc/ssh/ssh_host_{kind}_key.pub", f"{public} root@{name}\n")
             sandbox.host_keys.append(public)
@@ -451,8 +516,10 @@ class SandboxHost:
         _write(root / "etc/ssh/sshd_config.d/50-cloud-init.conf", "PasswordAuthentication no\n")
 
         _write(root / "etc/hostname", f"{name}\n")
-        _write(root / "etc/hosts",
-               f"127.0.0.1 localhost\n{slot.ip} {name}\n::1 localhost ip6-localhost ip6-loopback\n")
+        _write(
+            root / "etc/hosts",
+            f"127.0.0.1 localhost\n{slot.ip} {name}\n::1 localhost ip6-localhost ip6-loopback\n",
+        )
         domain = "vmgen.internal.cloudapp.net"
         _write(root / "etc/resolv.conf", f"nameserver 168.63.129.16\nsearch {domain}\n")
         _write(root / "var/lib/dhcp/dhclient.eth0.leases", _lease(slot, domain))
@@ -466,6 +533,7 @@ class SandboxHost:
 
 
 # --- module helpers ---------------------------------------------------------------------------------
+
 
 def _require_prerequisites() -> None:
     problems = []
@@ -493,7 +561,8 @@ def _kill_group_except_leader(leader: int) -> None:
 
 def _ed25519_private() -> bytes:
     return ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
 
 
 def _lease(slot: _Slot, domain: str) -> str:
@@ -585,20 +654,37 @@ def _allocate_slot(directory: Path) -> _Slot:
             record = REGISTRY / f"{slot.netns}.json"
             if record.exists() or slot.netns in existing or any(n.overlaps(slot.network) for n in used):
                 continue
-            record.write_text(json.dumps({"owner_pid": os.getpid(), "owner_start": _start_time(os.getpid()),
-                                          "dir": str(directory)}))
+            record.write_text(
+                json.dumps(
+                    {"owner_pid": os.getpid(), "owner_start": _start_time(os.getpid()), "dir": str(directory)}
+                )
+            )
             try:
                 _run("ip", "netns", "add", slot.netns)
-                _run("ip", "-batch", "-", stdin=(
-                    f"link add {slot.host_if} type veth peer name eth0 netns {slot.netns}\n"
-                    f"addr add {slot.gateway}/24 dev {slot.host_if}\n"
-                    f"link set {slot.host_if} up\n"))
+                _run(
+                    "ip",
+                    "-batch",
+                    "-",
+                    stdin=(
+                        f"link add {slot.host_if} type veth peer name eth0 netns {slot.netns}\n"
+                        f"addr add {slot.gateway}/24 dev {slot.host_if}\n"
+                        f"link set {slot.host_if} up\n"
+                    ),
+                )
                 platform_routes = "".join(f"route add unreachable {a}\n" for a in PLATFORM_ADDRESSES)
-                _run("ip", "-n", slot.netns, "-batch", "-", stdin=(
-                    "link set lo up\n"
-                    f"addr add {slot.ip}/24 dev eth0\n"
-                    "link set eth0 up\n"
-                    f"route add default via {slot.gateway}\n" + platform_routes))
+                _run(
+                    "ip",
+                    "-n",
+                    slot.netns,
+                    "-batch",
+                    "-",
+                    stdin=(
+                        "link set lo up\n"
+                        f"addr add {slot.ip}/24 dev eth0\n"
+                        "link set eth0 up\n"
+                        f"route add default via {slot.gateway}\n" + platform_routes
+                    ),
+                )
             except BaseException:
                 _remove(slot, None)
                 raise

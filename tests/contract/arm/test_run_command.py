@@ -13,7 +13,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.mgmt.compute.models import RunCommandInput
 
 from vmgen_testbed.arm.server import ArmSimulator
-from vmgen_testbed.guest import ScriptResult
+from vmgen_testbed.guest import ScriptResult, ShellNotSupported
 
 
 class BashGuest:
@@ -27,7 +27,7 @@ class BashGuest:
 
     async def run_script(self, script: str, *, shell: str, timeout: float) -> ScriptResult:  # noqa: ASYNC109 (the Guest protocol)
         if shell != "bash":
-            raise NotImplementedError(shell)
+            raise ShellNotSupported(shell)
         with tempfile.TemporaryDirectory() as workdir:
             process = await asyncio.create_subprocess_exec(
                 "/bin/bash",

@@ -10,6 +10,7 @@ from arm_test_support import error_code, error_message
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
 from vmgen_testbed.arm.server import ArmSimulator
+from vmgen_testbed.guest import ShellNotSupported
 
 
 class RecordingGuest:
@@ -25,7 +26,7 @@ class RecordingGuest:
         self.calls.append("power_off")
 
     async def run_script(self, script: str, *, shell: str, timeout: float) -> Any:  # noqa: ASYNC109 (the Guest protocol)
-        raise NotImplementedError
+        raise ShellNotSupported(shell)
 
 
 @pytest.fixture

@@ -15,9 +15,13 @@ def known_hosts(sandbox: LinuxSandbox, keys: list[str] | None = None) -> asyncss
 async def connect(sandbox: LinuxSandbox, *, keys: list[str] | None = None) -> asyncssh.SSHClientConnection:
     """Log in as the provisioned user, trusting only `keys` (default: what the sandbox exposes)."""
     return await asyncssh.connect(
-        sandbox.ip, port=sandbox.port, username=sandbox.username,
+        sandbox.ip,
+        port=sandbox.port,
+        username=sandbox.username,
         client_keys=[asyncssh.import_private_key(sandbox.private_key)],
-        known_hosts=known_hosts(sandbox, keys), connect_timeout=10)
+        known_hosts=known_hosts(sandbox, keys),
+        connect_timeout=10,
+    )
 
 
 async def run(sandbox: LinuxSandbox, command: str) -> asyncssh.SSHCompletedProcess:

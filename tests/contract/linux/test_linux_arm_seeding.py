@@ -25,7 +25,8 @@ def answers_on_ssh_port(vm: TestVm) -> bool:
 
 
 def test_linux_vm_is_a_running_linux_vm_in_the_simulator_backed_by_its_sandbox(
-        linux_vm: Callable[..., TestVm], arm: ArmSimulator) -> None:
+    linux_vm: Callable[..., TestVm], arm: ArmSimulator
+) -> None:
     vm = linux_vm(username="ops")
 
     state = arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)
@@ -36,7 +37,8 @@ def test_linux_vm_is_a_running_linux_vm_in_the_simulator_backed_by_its_sandbox(
 
 
 async def test_deallocate_through_the_sdk_stops_the_guests_sshd_and_start_brings_it_back(
-        linux_vm: Callable[..., TestVm], compute_client: Callable[..., Any]) -> None:
+    linux_vm: Callable[..., TestVm], compute_client: Callable[..., Any]
+) -> None:
     vm = linux_vm()
     client = compute_client(vm.subscription_id)
 
@@ -50,7 +52,8 @@ async def test_deallocate_through_the_sdk_stops_the_guests_sshd_and_start_brings
 
 
 async def test_run_command_through_the_sdk_runs_inside_the_guest(
-        linux_vm: Callable[..., TestVm], compute_client: Callable[..., Any]) -> None:
+    linux_vm: Callable[..., TestVm], compute_client: Callable[..., Any]
+) -> None:
     vm = linux_vm()
     client = compute_client(vm.subscription_id)
     command = RunCommandInput(command_id="RunShellScript", script=["hostname", "id -un"])

@@ -27,7 +27,8 @@ def sandbox(sandboxes: SandboxHost) -> Iterator[LinuxSandbox]:
 
 
 async def test_deprovision_plus_user_removes_user_host_keys_agent_state_dns_leases_and_hostname(
-        sandbox: LinuxSandbox) -> None:
+    sandbox: LinuxSandbox,
+) -> None:
     root = sandbox.rootfs
     assert sandbox.username in users(sandbox, "passwd") and (root / "home/azureuser").is_dir()
     assert list((root / "etc/ssh").glob("ssh_host_*")) and list((root / "var/lib/waagent").iterdir())
@@ -63,7 +64,8 @@ async def test_deprovision_without_user_keeps_the_user_but_removes_host_keys(san
 
 
 async def test_after_deprovision_the_open_session_survives_but_sudo_and_new_connections_fail(
-        sandbox: LinuxSandbox) -> None:
+    sandbox: LinuxSandbox,
+) -> None:
     async with await connect(sandbox) as connection:
         deprovision = await connection.run("sudo waagent -deprovision+user -force", check=False)
         assert deprovision.exit_status == 0, deprovision.stderr

@@ -34,15 +34,20 @@ async def test_each_exposed_host_key_alone_is_enough_to_connect(sandbox: LinuxSa
 
 
 async def test_a_wrong_host_key_is_refused(sandbox: LinuxSandbox) -> None:
-    impostor = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    impostor = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
 
     with pytest.raises(asyncssh.HostKeyNotVerifiable):
         await connect(sandbox, keys=[impostor])
 
 
 def test_host_keys_are_per_vm_except_the_rsa_key_baked_into_the_template(
-        sandbox: LinuxSandbox, sandboxes: SandboxHost) -> None:
+    sandbox: LinuxSandbox, sandboxes: SandboxHost
+) -> None:
     other = sandboxes.create("hostkeys-other")
     try:
         shared = set(sandbox.host_keys) & set(other.host_keys)

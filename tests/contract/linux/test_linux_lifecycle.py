@@ -20,8 +20,11 @@ pytestmark = pytest.mark.root
 
 def mounts_under(directory: Path) -> list[str]:
     prefix = str(directory.resolve())
-    return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
-            if line.split()[4].startswith(prefix)]
+    return [
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if line.split()[4].startswith(prefix)
+    ]
 
 
 def state(pid: int) -> str | None:
@@ -35,19 +38,23 @@ def state(pid: int) -> str | None:
 def leftovers(*, netns: list[str], interfaces: list[str], pids: list[int], state_dir: Path) -> list[str]:
     listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     namespaces = listing.stdout.split()
-    return ([f"netns {n}" for n in netns if n in namespaces]
-            + [f"veth {i}" for i in interfaces if Path(f"/sys/class/net/{i}").exists()]
-            + [f"process {p}" for p in pids if state(p) not in (None, "Z")]
-            + [f"mount {m}" for m in mounts_under(state_dir)])
+    return (
+        [f"netns {n}" for n in netns if n in namespaces]
+        + [f"veth {i}" for i in interfaces if Path(f"/sys/class/net/{i}").exists()]
+        + [f"process {p}" for p in pids if state(p) not in (None, "Z")]
+        + [f"mount {m}" for m in mounts_under(state_dir)]
+    )
 
 
 async def test_eight_sandboxes_are_created_deprovisioned_and_torn_down_in_parallel_without_leftovers(
-        linux_rootfs: Path, tmp_path: Path) -> None:
+    linux_rootfs: Path, tmp_path: Path
+) -> None:
     host = SandboxHost(tmp_path)
     try:
         started = time.monotonic()
         created: list[LinuxSandbox] = await asyncio.gather(
-            *(asyncio.to_thread(host.create, f"par-{i}") for i in range(8)))
+            *(asyncio.to_thread(host.create, f"par-{i}") for i in range(8))
+        )
         elapsed = time.monotonic() - started
         print(f"8 sandboxes created in parallel in {elapsed:.2f}s")
 
@@ -69,7 +76,8 @@ async def test_eight_sandboxes_are_created_deprovisioned_and_torn_down_in_parall
 
 
 def test_cleanup_stale_removes_what_a_crashed_run_left_behind_and_spares_live_sandboxes(
-        sandboxes: SandboxHost, tmp_path: Path) -> None:
+    sandboxes: SandboxHost, tmp_path: Path
+) -> None:
     alive = sandboxes.create("survivor")
     crash = (
         "import os, sys\n"
@@ -80,8 +88,9 @@ def test_cleanup_stale_removes_what_a_crashed_run_left_behind_and_spares_live_sa
         "os.kill(os.getpid(), 9)\n"
     )
     try:
-        crashed = subprocess.run([sys.executable, "-c", crash, str(tmp_path)], capture_output=True, text=True,
-                                 timeout=60)
+        crashed = subprocess.run(
+            [sys.executable, "-c", crash, str(tmp_path)], capture_output=True, text=True, timeout=60
+        )
         assert crashed.returncode == -9, crashed.stderr
         netns, interface, *pid_text = crashed.stdout.split()
         pids = [int(p) for p in pid_text]
@@ -93,7 +102,8 @@ def test_cleanup_stale_removes_what_a_crashed_run_left_behind_and_spares_live_sa
         assert netns in removed and alive.netns not in removed
         deadline = time.monotonic() + 10  # SIGKILLed processes finish exiting asynchronously
         while (left := leftovers(netns=[netns], interfaces=[interface], pids=pids, state_dir=tmp_path)) and (
-                time.monotonic() < deadline):
+            time.monotonic() < deadline
+        ):
             time.sleep(0.01)
         assert left == []
         assert alive.running and os.path.exists(f"/run/netns/{alive.netns}")

@@ -31,7 +31,8 @@ def test_the_template_bakes_one_rsa_host_key_and_leaves_per_vm_files_out(linux_r
 
 
 async def test_a_sandbox_writes_to_its_own_layer_never_to_the_template_or_another_vm(
-        linux_rootfs: Path, sandboxes: SandboxHost) -> None:
+    linux_rootfs: Path, sandboxes: SandboxHost
+) -> None:
     first, second = sandboxes.create("layer-a"), sandboxes.create("layer-b")
     try:
         script = "echo mine > /etc/motd-vmgen; rm /usr/sbin/waagent"

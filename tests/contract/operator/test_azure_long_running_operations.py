@@ -140,5 +140,5 @@ async def test_a_token_that_cannot_be_resumed_fails_saying_how_to_finish_by_hand
 ) -> None:
     vm = seed_vm()
 
-    with pytest.raises(errors.AzureOperationFailed, match="cannot be resumed.*Deallocate the VM in Azure"):
+    with pytest.raises(errors.AzureOperationFailed, match=r"cannot be resumed.*Deallocate the VM in Azure"):
         await compute.wait_deallocate(vm, model.ContinuationToken("not-a-continuation-token"))
