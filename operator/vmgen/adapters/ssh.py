@@ -22,8 +22,7 @@ Traps it avoids:
   refused/timed out, key refused, no session) proves nothing ran; a lost connection or a timeout
   after that is DeprovisionOutcomeUnknown, never success and never failure.
 - After deprovision the open connection survives but new ones are reset (sshd finds no host keys)
-  and `sudo` fails (the user is gone): everything runs in the one session; `accepts_logins` reports
-  the reset as False.
+  and `sudo` fails (the user is gone): everything runs in the one session.
 """
 
 from __future__ import annotations
@@ -97,16 +96,6 @@ class SshDeprovisioner:
                 f" {_tail(_text(result.stderr)) or '(no output)'}"
             )
         return _text(result.stdout)
-
-    async def accepts_logins(self, target: model.SshTarget) -> bool:
-        try:
-            async with self._session(target) as conn:
-                result = await asyncio.wait_for(conn.run("true", check=False), self._connect_timeout)
-        except (errors.TransientError, errors.HostKeyMismatch, errors.AuthenticationRefused):
-            return False
-        except (asyncssh.Error, OSError):  # lost or timed out after login
-            return False
-        return result.returncode == 0
 
     @contextlib.asynccontextmanager
     async def _session(self, target: model.SshTarget) -> AsyncIterator[asyncssh.SSHClientConnection]:

@@ -186,9 +186,6 @@ class FakeDeprovisioner:
             raise errors.DeprovisionOutcomeUnknown("The SSH connection was lost while waagent was running.")
         return "WARNING! The waagent service will be stopped."
 
-    async def accepts_logins(self, target: model.SshTarget) -> bool:
-        return True
-
 
 class FakeSecrets:
     def __init__(self, secrets: Mapping[tuple[str, str], Mapping[str, bytes]] | None = None) -> None:

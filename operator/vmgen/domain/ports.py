@@ -60,9 +60,6 @@ class Deprovisioner(Protocol):
         (transient, nothing ran), DeprovisionOutcomeUnknown (the command may have started and the
         connection was lost before its exit status came back)."""
 
-    async def accepts_logins(self, target: model.SshTarget) -> bool:
-        """Whether the guest still completes an SSH login (used to judge an uncertain outcome)."""
-
 
 class SecretReader(Protocol):
     async def read(self, namespace: str, name: str) -> Mapping[str, bytes]:

@@ -39,17 +39,6 @@ async def test_deprovision_without_the_user_keeps_the_user_but_removes_the_host_
     assert host_key_files(sandbox) == []
 
 
-async def test_a_deprovisioned_guest_no_longer_accepts_logins(
-    deprovisioner: ssh.SshDeprovisioner, linux_vm: Callable[..., Any]
-) -> None:
-    target = ssh_target(linux_vm().sandbox)
-    assert await deprovisioner.accepts_logins(target)
-
-    await deprovisioner.deprovision(target, delete_user=True, timeout=120)
-
-    assert not await deprovisioner.accepts_logins(target)
-
-
 async def test_run_command_still_reads_the_guest_after_deprovision(
     compute: azure.AzureCompute, deprovisioner: ssh.SshDeprovisioner, linux_vm: Callable[..., Any]
 ) -> None:

@@ -44,16 +44,6 @@ async def test_a_guest_that_refuses_the_private_key_is_an_authentication_refusal
     assert user_exists(sandbox) and host_key_files(sandbox)
 
 
-async def test_a_refused_login_is_reported_as_not_accepting_logins(
-    deprovisioner: ssh.SshDeprovisioner, linux_vm: Callable[..., Any]
-) -> None:
-    sandbox = linux_vm().sandbox
-
-    assert not await deprovisioner.accepts_logins(
-        ssh_target(sandbox, private_key=fresh_key().export_private_key())
-    )
-
-
 async def test_a_target_without_pinned_host_keys_is_refused_before_connecting(
     deprovisioner: ssh.SshDeprovisioner,
 ) -> None:
