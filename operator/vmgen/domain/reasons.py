@@ -52,7 +52,6 @@ class Reason(enum.StrEnum):
     DEPROVISION_CONFIRMED = "DeprovisionConfirmed"
     DEPROVISION_NOT_STARTED = "DeprovisionNotStarted"
     SHUTDOWN_STARTED = "ShutdownStarted"
-    DEALLOCATE_ACCEPTED = "DeallocateAccepted"
     VM_DEALLOCATED = "VMDeallocated"
     GENERALIZE_STARTED = "GeneralizeStarted"
     VM_GENERALIZED = "VMGeneralized"
