@@ -32,7 +32,6 @@ import kopf
 from vmgen import config, workflow
 from vmgen.adapters import azure, kube, ssh
 from vmgen.domain import errors, planner, retry
-from vmgen.domain.spec import Spec
 
 CANCELLATION_GRACE_SECONDS = 10.0
 """How long a stopping daemon may finish its pass before it is cancelled (a deprovision takes seconds)."""
@@ -94,7 +93,6 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="vmgen.io", key="last-handled-configuration"
     )
-    settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
 
@@ -129,6 +127,10 @@ async def drive(
         await _drive(flow, body, namespace=namespace, name=name, stopped=stopped, logger=logger)
     finally:
         await flow.aclose()
+        if stopped.reason is not None and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason:
+            # Only now, after the pass in flight has ended: releasing earlier (from an on.delete
+            # handler running beside the daemon) would let another resource claim a VM still in use.
+            await flow.release(_resource(body, namespace=namespace, name=name))
 
 
 async def _drive(
@@ -146,7 +148,7 @@ async def _drive(
         try:
             delay = await flow.run_pass(_resource(body, namespace=namespace, name=name))
             failures = 0
-        except errors.VmgenError as exc:  # status not taken, or an uncertain outcome: wait, re-check
+        except errors.VmgenError as exc:  # the API server did not take our status: nothing moved on
             failures += 1
             delay = retry.backoff(failures)
             logger.warning(f"{exc.reason}: {exc.message} Next pass in {delay:g}s.")
@@ -158,17 +160,6 @@ async def _drive(
             logger.info(f"Finished: phase {flow.status.phase.value}.")
             return
         await _pause(stopped, body, noticed, delay)
-
-
-@kopf.on.delete(kube.GROUP, kube.VERSION, kube.PLURAL, optional=True)
-async def release(spec: kopf.Spec, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    """A deleted resource gives up its claim (a stale claim would also be taken over later)."""
-    runtime: Runtime = memo["runtime"]
-    try:
-        vm = Spec.from_body(spec).vm
-    except errors.InvalidSpec:
-        return
-    await runtime.ports.locks.release(vm.resource_id, f"{namespace}/{name}")
 
 
 def _resource(body: kopf.Body, *, namespace: str, name: str) -> workflow.Resource:

@@ -11,8 +11,8 @@ intent without checkpoint (verify, or resume from the token), or the checkpoint.
 Errors come only from `vmgen.domain.errors`: permanent ones end the resource Failed with their reason
 and message; transient ones are retried with capped exponential backoff (Retry-After wins) and shown
 as Warning events and in the step's message; an uncertain deprovision is verified, then waits for a
-person. Reads a step needs (Secrets, host keys) happen before its intent is written, so that a failed
-read can never look like an interrupted irreversible action.
+person. Reads that deprovision needs (the SSH Secret, host keys) happen before its intent is written,
+so that a failed read can never look like an interrupted irreversible action.
 
 No secret value is ever put in status, events or logs: Secrets are read into `SshTarget` and
 `AzureCredentials`, whose reprs hide them, and messages only name the Secret.
@@ -39,6 +39,8 @@ VERIFY_AGAIN_SECONDS = 5.0
 """How soon to look again while waagent is still deprovisioning (it takes seconds to a minute)."""
 VERIFY_RETRIES = 3
 """Transient Run Command failures retried (with backoff) before the outcome is declared unknown."""
+MAX_DEPROVISION_ATTEMPTS = 5
+"""SSH runs of deprovision that Run Command proved never started, before the resource gives up."""
 
 _STEP_CONDITIONS = {
     StepName.DEPROVISION: ConditionType.DEPROVISIONED,
@@ -107,7 +109,7 @@ class Workflow:
         self._resource = resource
         self._vm_info = None
         if self.status.phase.terminal:
-            await self._release(resource)
+            await self.release(resource)
             return None
         try:
             delay = await self._attempt(resource)
@@ -125,7 +127,7 @@ class Workflow:
         spec = Spec.from_body(resource.spec)
         holder = await self._ports.locks.acquire(spec.vm.resource_id, resource.holder)
         now = self._now()
-        if holder is not None and holder != resource.holder:
+        if holder is not None:  # another resource holds the VM
             action = planner.plan(spec, self.status, None, now=now, confirmed=False, claimed_by=holder)
             return await self._perform(action, spec, None)
         compute = await self._compute(await self._azure_credentials(resource, spec))
@@ -323,6 +325,14 @@ class Workflow:
                 )
                 return VERIFY_AGAIN_SECONDS
             case guest.Verdict.NOT_STARTED:
+                attempts = self.status.step(StepName.DEPROVISION).attempts
+                if attempts >= MAX_DEPROVISION_ATTEMPTS:
+                    raise errors.DeprovisionFailed(
+                        f"Deprovision was started {attempts} times over SSH and never got going: the"
+                        f" connection dropped each time, and Run Command shows the guest intact ({seen})."
+                        " The VM was not changed. Check the network path to spec.ssh.host, then recreate"
+                        " this resource."
+                    )
                 message = (
                     f"Run Command shows the guest intact ({seen}): deprovision had not started, so it"
                     " is safe to run it."
@@ -330,7 +340,7 @@ class Workflow:
                 self._events.normal(Reason.DEPROVISION_NOT_STARTED, message)
                 status = self.status.with_step(StepName.DEPROVISION, state=StepState.PENDING, message=message)
                 await self._save(self._resolve_unknown(status, Reason.DEPROVISION_NOT_STARTED, message))
-                return 0.0
+                return retry.backoff(attempts)
         return await self._deprovision_unknown(f"The guest is partly deprovisioned ({seen})")
 
     async def _deprovision_unknown(self, why: str) -> float:
@@ -391,12 +401,12 @@ class Workflow:
         try:
             await asyncio.wait_for(compute.wait_deallocate(spec.vm, token), timeout=max(1.0, remaining))
         except TimeoutError:
-            raise errors.PermanentError(
-                f"VM {spec.vm.name} was not deallocated within spec.timeouts.shutdown. Check the VM's"
-                " activity log in Azure, deallocate it there, then recreate this resource: its guest is"
-                " already deprovisioned.",
-                reason=Reason.TIMEOUT,
-            ) from None
+            return 0.0  # the planner fails the step with Timeout (and says what to do) on the next pass
+        except errors.TransientError:
+            # The operation ended Failed, or cannot be followed: forget it. The next pass reads the VM and
+            # begins deallocate again unless Azure is already deallocating it (deallocate is safe to repeat).
+            await self._save(self.status.with_step(StepName.SHUTDOWN, continuation_token=None))
+            raise
         return await self._checkpoint(StepName.SHUTDOWN, Reason.VM_DEALLOCATED, "Azure deallocated the VM.")
 
     async def _generalize(self, spec: Spec, compute: ports.Compute) -> float:
@@ -410,10 +420,10 @@ class Workflow:
                 compute.generalize(spec.vm), timeout=spec.timeouts.generalize.total_seconds()
             )
         except TimeoutError:
-            raise errors.PermanentError(
-                f"Azure did not generalize VM {spec.vm.name} within spec.timeouts.generalize; check the VM in"
-                " Azure and recreate this resource (a generalized VM is adopted).",
-                reason=Reason.TIMEOUT,
+            # Uncertain, not failed: the next pass reads the VM and either checkpoints a generalized VM or
+            # generalizes again (safe to repeat); the planner ends the step with Timeout past its deadline.
+            raise errors.AzureUnavailable(
+                f"Azure did not answer generalize for VM {spec.vm.name} within spec.timeouts.generalize."
             ) from None
         return await self._checkpoint(
             StepName.GENERALIZE, Reason.VM_GENERALIZED, "Azure marked the VM generalized."
@@ -455,7 +465,7 @@ class Workflow:
         )
         self._events.warning(reason, message)
         await self._save(status)
-        await self._release(self._current_resource())
+        await self.release(self._current_resource())
 
     async def _retry(self, exc: errors.TransientError) -> float:
         self._failures += 1
@@ -548,7 +558,7 @@ class Workflow:
             replace(status, phase=phase),
             ConditionStatus.FALSE,
             phase.value,
-            f"{message} Next: {phase.value}.",
+            f"{message} Next: {phase.value}." if following else message,
         )
 
     def _resolve_unknown(self, status: Status, reason: Reason, message: str) -> Status:
@@ -588,7 +598,9 @@ class Workflow:
             await self._writer.patch_status(patch)
         self.status, self._stored = status, body
 
-    async def _release(self, resource: Resource) -> None:
+    async def release(self, resource: Resource) -> None:
+        """Give up the VM's claim (when finished, and when the resource was deleted mid-job)."""
+        self._resource = resource
         try:
             spec = Spec.from_body(resource.spec)
         except errors.InvalidSpec:
@@ -596,7 +608,10 @@ class Workflow:
         await self._release_claim(spec)
 
     async def _release_claim(self, spec: Spec) -> None:
-        await self._ports.locks.release(spec.vm.resource_id, self._current_resource().holder)
+        """Best effort, after the terminal status is written: a Lease whose holder finished (or is gone)
+        is taken over by the next claimant, so a failed release must not touch the finished status."""
+        with contextlib.suppress(errors.TransientError):
+            await self._ports.locks.release(spec.vm.resource_id, self._current_resource().holder)
 
     def _current_resource(self) -> Resource:
         assert self._resource is not None, "run_pass() sets the resource first"

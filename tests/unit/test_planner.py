@@ -76,6 +76,13 @@ DEALLOCATING_TOO_LONG = at(
     deprovision=S.SUCCEEDED,
     shutdown=Step(state=S.RUNNING, started_at=NOW - timedelta(minutes=21), continuation_token="tok"),
 )
+GENERALIZE_TOO_LONG = at(
+    Phase.GENERALIZING,
+    validate=S.SUCCEEDED,
+    deprovision=S.SUCCEEDED,
+    shutdown=S.SUCCEEDED,
+    generalize=Step(state=S.RUNNING, started_at=NOW - timedelta(minutes=6)),
+)
 DEALLOCATED = at(Phase.GENERALIZING, validate=S.SUCCEEDED, deprovision=S.SUCCEEDED, shutdown=S.SUCCEEDED)
 GENERALIZE_RUNNING = at(
     Phase.GENERALIZING,
@@ -246,6 +253,24 @@ ROWS = [
         planner.Fail,
         Reason.VM_NOT_RUNNING,
         id="a VM stopped before deprovision without confirmation fails asking to start it",
+    ),
+    pytest.param(
+        VALIDATED,
+        vm(),
+        NO_SSH,
+        False,
+        planner.Fail,
+        Reason.INVALID_SPEC,
+        id="a spec.ssh removed after validation fails as an invalid spec",
+    ),
+    pytest.param(
+        GENERALIZE_TOO_LONG,
+        vm(P.DEALLOCATED),
+        PINNED,
+        False,
+        planner.Fail,
+        Reason.TIMEOUT,
+        id="a generalize unanswered past spec.timeouts.generalize fails with Timeout",
     ),
     pytest.param(
         DEALLOCATED,

@@ -456,6 +456,33 @@ class TestRetries:
         assert world.azure.operations().count("begin_deallocate") == 2
         assert world.status["steps"]["shutdown"]["attempts"] == 2
 
+    async def test_a_deallocate_that_azure_ended_failed_is_begun_again_not_resumed_forever(self) -> None:
+        world = World()
+        world.azure.faults.add("wait_deallocate", errors.AzureUnavailable("InternalExecutionError"))
+        await until(world, lambda: "continuationToken" in world.status.get("steps", {}).get("shutdown", {}))
+
+        await world.step()  # the resume fails: the token is forgotten
+
+        assert "continuationToken" not in world.status["steps"]["shutdown"]
+        world.vm.power_state = model.PowerState.RUNNING  # what Azure shows after a failed deallocate
+        await world.run()
+        assert world.status["phase"] == "Succeeded"
+        assert world.azure.operations().count("begin_deallocate") == 2
+
+    async def test_a_connection_that_drops_every_time_backs_off_then_gives_up_untouched(self) -> None:
+        world = World()
+        world.deprovisioner.faults.add(
+            "deprovision", *(errors.DeprovisionOutcomeUnknown("lost") for _ in range(10))
+        )
+
+        delays = await world.run(passes=80)
+
+        assert world.status["phase"] == "Failed"
+        assert world.condition("Ready")["reason"] == Reason.DEPROVISION_FAILED
+        assert world.status["steps"]["deprovision"]["attempts"] == workflow.MAX_DEPROVISION_ATTEMPTS
+        assert world.vm.guest.deprovision_runs == 0
+        assert sum(delays) >= 1 + 2 + 4 + 8, "each verified retry must back off"
+
 
 class TestFailures:
     @pytest.mark.parametrize(
@@ -522,6 +549,16 @@ class TestFailures:
 
         assert world.condition("Ready")["reason"] == Reason.OS_NOT_SUPPORTED
         assert world.azure.operations() == ["observe"]
+
+    async def test_a_lease_that_cannot_be_released_leaves_the_finished_status_alone(self) -> None:
+        world = World()
+        world.locks.faults.add("release", errors.KubernetesUnavailable("the API server is down"))
+
+        await world.run()
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.condition("Ready")["status"] == "True"
+        assert world.condition("Ready")["reason"] == Reason.SUCCEEDED
 
 
 class TestAdoption:

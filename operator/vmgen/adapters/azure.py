@@ -155,10 +155,9 @@ class AzureCompute:
                     polling_interval=self._settings.poll_interval,
                 )
             except ValueError as exc:
-                raise errors.AzureOperationFailed(
-                    f"The deallocate operation saved in status.steps.shutdown cannot be resumed ({exc})."
-                    " Deallocate the VM in Azure (its guest is already deprovisioned), then recreate this"
-                    ' resource with the annotation vmgen.io/confirm-deprovisioned: "true" to generalize it.'
+                raise errors.AzureOperationLost(
+                    f"The deallocate operation saved in status.steps.shutdown cannot be resumed ({exc});"
+                    " vmgen reads the VM again and begins deallocate again unless Azure is already at it."
                 ) from exc
             await poller.result()
 
@@ -224,6 +223,9 @@ def _credential(
 def translate(exc: BaseException, *, secret: str | None = None) -> errors.VmgenError:
     """The one mapping from an Azure SDK / transport exception to vmgen's error tree."""
     if isinstance(exc, ClientAuthenticationError):
+        status = exc.response.status_code if exc.response is not None else None
+        if status is not None and (status == 429 or status >= 500):  # Entra itself is in trouble
+            return errors.AzureUnavailable(f"Microsoft Entra ID failed temporarily: {_text(exc, secret)}")
         return errors.AzureAuthenticationFailed(f"Azure refused the credential: {_text(exc, secret)}")
     if not isinstance(exc, HttpResponseError):  # ServiceRequest/ResponseError, aiohttp, OSError, timeouts
         detail = _clean(str(exc), secret) or type(exc).__name__
@@ -290,7 +292,6 @@ def _observation(ref: model.VmRef, vm: azmodels.VirtualMachine) -> model.VmObser
         power_state={p.value: p for p in model.PowerState}.get(power.lower(), model.PowerState.UNKNOWN),
         generalized=any(code.lower() == "osstate/generalized" for code in codes),
         agent_ready=bool(agent and any(s.display_status == "Ready" for s in agent.statuses or [])),
-        provisioning_state=(props.provisioning_state if props else None) or "Unknown",
     )
 
 

@@ -38,6 +38,8 @@ from vmgen.domain import errors, model
 GROUP = "vmgen.io"
 VERSION = "v1alpha1"
 PLURAL = "vmgeneralizations"
+REQUEST_TIMEOUT = (5, 30)
+"""Seconds to connect and to read for every Kubernetes API call the operator makes itself."""
 LEASE_PREFIX = "vmgen-"
 VM_ID_ANNOTATION = "vmgen.io/vm-id"
 _FINISHED = ("Succeeded", "Failed")
@@ -75,6 +77,7 @@ class KubeApi:
     async def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn` in a thread; translate transport failures and 401/403/429/5xx. Other statuses
         (404, 409) are re-raised as ApiException for the caller to interpret."""
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)  # a hung call must not stall the pass
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except ApiException as exc:

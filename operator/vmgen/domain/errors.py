@@ -5,6 +5,7 @@
     │   ├── AzureThrottled        429, with or without Retry-After
     │   ├── AzureUnavailable      5xx, connection errors, timeouts
     │   ├── AzureConflict         AnotherOperationInProgress, OperationPreempted, ...
+    │   ├── AzureOperationLost    a saved LRO that cannot be resumed: read the VM and begin again
     │   ├── GuestUnreachable      SSH/WinRM connect failed before anything ran
     │   └── KubernetesUnavailable the API server did not answer (or answered 429/5xx)
     ├── PermanentError            the resource ends Failed with `reason` and a message a person can act on
@@ -23,8 +24,8 @@
         └── DeprovisionOutcomeUnknown   connection lost while deprovision may have been running
 
 Adapters raise only these; `classify_azure_code` is the explicit table (after Azure Service
-Operator's classifier) from an ARM `error.code` to retry or give up. kopf's TemporaryError and
-PermanentError appear only at the kopf edge.
+Operator's classifier) from an ARM `error.code` to retry or give up. kopf never sees these: the
+workflow turns them into status, Events and the delay before the next pass.
 """
 
 from __future__ import annotations
@@ -62,6 +63,12 @@ class AzureUnavailable(TransientError):
 
 class AzureConflict(TransientError):
     reason = "AzureOperationInProgress"
+
+
+class AzureOperationLost(TransientError):
+    """A saved long-running operation cannot be followed any more (failed, or its token is unusable)."""
+
+    reason = "AzureOperationLost"
 
 
 class GuestUnreachable(TransientError):

@@ -211,6 +211,7 @@ class FakeLocks:
         return None if current == holder else current
 
     async def release(self, vm: model.VmResourceId, holder: str) -> None:
+        self.faults.check("release")
         if self.holders.get(vm.lower()) == holder:
             del self.holders[vm.lower()]
 

@@ -6,7 +6,8 @@ Two questions are answered through Run Command (an authenticated channel) and ne
   dropped while waagent ran, rerunning waagent blindly could hit a guest that no longer has the user
   and host keys; assuming success could generalize a VM that still holds them. The evidence script
   reports facts; `judge()` turns them into Done / NotStarted / InProgress / Unknown (after
-  mysql-operator's diagnose: explicit states, UNKNOWN included), and only Unknown asks a person.
+  mysql-operator's diagnose: explicit states, UNKNOWN included); Unknown asks a person, and so does
+  InProgress once it outlasts spec.timeouts.deprovision.
 
 Traps avoided: Run Command must never run waagent itself (the agent kills its own runner, WALinuxAgent
 issue 3547), so the scripts only read; the process probe uses `[-]deprovision` so that it does not

@@ -57,7 +57,6 @@ class VmObservation:
     power_state: PowerState
     generalized: bool
     agent_ready: bool
-    provisioning_state: str = "Succeeded"
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,8 @@ CONFIRM_ANNOTATION = "vmgen.io/confirm-deprovisioned"
 
 @dataclass(frozen=True)
 class Validate:
-    """Check the guest's Secret and checkpoint validation (Azure already said: a running Linux VM)."""
+    """Check the guest's Secret and checkpoint validation (Azure already said: a running Linux VM, or a
+    stopped one that a person confirmed as deprovisioned)."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def plan(
         return _deprovision(spec, status, observation, confirmed=confirmed)
     if step is StepName.SHUTDOWN:
         return _shutdown(spec, status, observation, now=now)
-    return _generalize(observation)
+    return _generalize(spec, status, observation, now=now)
 
 
 def _windows(spec: Spec) -> Fail:
@@ -215,11 +216,7 @@ def _validate(spec: Spec, vm: model.VmObservation, *, confirmed: bool) -> Action
             f"Azure reports no OS type for VM {spec.vm.name}; set spec.osType to Linux or Windows.",
         )
     if spec.ssh is None:
-        return Fail(
-            Reason.INVALID_SPEC,
-            f"VM {spec.vm.name} runs Linux: set spec.ssh (host, username, privateKeySecretRef) so that it can"
-            " be deprovisioned over SSH.",
-        )
+        return Fail(Reason.INVALID_SPEC, _no_ssh(spec))
     if vm.power_state in _STOPPED:
         if confirmed:  # a person says the guest is deprovisioned already: deallocate and generalize it
             return Validate()
@@ -232,6 +229,8 @@ def _validate(spec: Spec, vm: model.VmObservation, *, confirmed: bool) -> Action
 
 
 def _deprovision(spec: Spec, status: Status, vm: model.VmObservation, *, confirmed: bool) -> Action:
+    if spec.ssh is None:  # removed after validation (osType Auto allows it)
+        return ConfirmDeprovision() if confirmed else Fail(Reason.INVALID_SPEC, _no_ssh(spec))
     state = status.step(StepName.DEPROVISION).state
     inspectable = vm.power_state is model.PowerState.RUNNING and vm.agent_ready
     if state is StepState.UNKNOWN:
@@ -256,7 +255,7 @@ def _deprovision(spec: Spec, status: Status, vm: model.VmObservation, *, confirm
         return Fail(Reason.VM_NOT_RUNNING, _not_running(spec, vm, "was"))
     if vm.power_state is not model.PowerState.RUNNING:
         return _transitioning(spec, vm, Phase.DEPROVISIONING)
-    if spec.ssh is not None and not spec.ssh.host_keys and not vm.agent_ready:
+    if not spec.ssh.host_keys and not vm.agent_ready:
         return _agent_not_ready(spec, Phase.DEPROVISIONING)
     return Deprovision()
 
@@ -282,7 +281,17 @@ def _shutdown(spec: Spec, status: Status, vm: model.VmObservation, *, now: datet
     return BeginDeallocate()
 
 
-def _generalize(vm: model.VmObservation) -> Action:
+def _generalize(spec: Spec, status: Status, vm: model.VmObservation, *, now: datetime) -> Action:
+    step = status.step(StepName.GENERALIZE)
+    overdue = step.started_at is not None and now - step.started_at > spec.timeouts.generalize
+    if step.state is StepState.RUNNING and overdue:
+        return Fail(
+            Reason.TIMEOUT,
+            f"Azure did not generalize VM {spec.vm.name} within spec.timeouts.generalize"
+            f" ({_minutes(spec.timeouts.generalize.total_seconds())}); it is {vm.power_state.value} and not"
+            " generalized. Check the VM's activity log in Azure and run `az vm generalize` there; then"
+            " recreate this resource, which adopts the generalized VM.",
+        )
     if vm.power_state in _STOPPED:
         return Generalize()
     if vm.power_state in (model.PowerState.STOPPING, model.PowerState.DEALLOCATING, model.PowerState.UNKNOWN):
@@ -299,6 +308,13 @@ def _generalize(vm: model.VmObservation) -> Action:
         " use it: its guest has no user and no host keys any more), then recreate this resource with the"
         f' annotation {CONFIRM_ANNOTATION}: "true" so that vmgen generalizes it without deprovisioning'
         " again.",
+    )
+
+
+def _no_ssh(spec: Spec) -> str:
+    return (
+        f"VM {spec.vm.name} runs Linux: set spec.ssh (host, username, privateKeySecretRef) so that it can be"
+        " deprovisioned over SSH."
     )
 
 

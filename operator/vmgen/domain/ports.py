@@ -25,7 +25,7 @@ class AzureCredentials:
 
 
 class Compute(Protocol):
-    """Azure Compute for one credential (one per reconcile; closed by its factory)."""
+    """Azure Compute for one credential (kept for a resource's life, renewed when its Secret changes)."""
 
     async def observe(self, vm: model.VmRef) -> model.VmObservation | None:
         """GET the VM with its instance view; None when Azure says ResourceNotFound."""
@@ -56,9 +56,10 @@ class Deprovisioner(Protocol):
     async def deprovision(self, target: model.SshTarget, *, delete_user: bool, timeout: float) -> str:  # noqa: ASYNC109
         """Run `waagent -deprovision[+user] -force` over SSH with verified host keys; returns output.
 
-        Raises HostKeyMismatch / AuthenticationRefused (permanent, nothing ran), GuestUnreachable
-        (transient, nothing ran), DeprovisionOutcomeUnknown (the command may have started and the
-        connection was lost before its exit status came back)."""
+        Raises InvalidSpec (no host keys or an unreadable key), HostKeyMismatch / AuthenticationRefused
+        (permanent, nothing ran), GuestUnreachable (transient, nothing ran), DeprovisionFailed (waagent
+        exited non-zero), DeprovisionOutcomeUnknown (the command may have started and the connection
+        was lost, or it overran `timeout`, before its exit status came back)."""
 
 
 class SecretReader(Protocol):

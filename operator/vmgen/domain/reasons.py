@@ -41,6 +41,7 @@ class Reason(enum.StrEnum):
     AZURE_THROTTLED = "AzureThrottled"
     AZURE_UNAVAILABLE = "AzureUnavailable"
     AZURE_OPERATION_IN_PROGRESS = "AzureOperationInProgress"
+    AZURE_OPERATION_LOST = "AzureOperationLost"
     GUEST_UNREACHABLE = "GuestUnreachable"
     KUBERNETES_UNAVAILABLE = "KubernetesUnavailable"
     # Step starts and finishes (Events; True reasons of step conditions).

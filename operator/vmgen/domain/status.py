@@ -3,7 +3,7 @@
 kopf forgets per-handler progress between handling cycles (kopf issue 819), and an operator can be
 SIGKILLed between any two lines; so everything the workflow must remember lives here and is written
 to the status subresource before and after each irreversible action. `Status.from_body()` reads what
-the API server holds; `Status.to_patch(previous)` produces a JSON merge patch (RFC 7386) holding
+the API server holds; `merge_patch(stored, status.to_body())` produces a JSON merge patch (RFC 7386) holding
 only what changed, with `null` for fields that must disappear (a plain dict of the new state would
 leave a stale `continuationToken` behind, because merge patches merge nested objects).
 
@@ -246,10 +246,6 @@ class Status:
         if self.completed_at:
             body["completedAt"] = format_time(self.completed_at)
         return body
-
-    def to_patch(self, previous: Status) -> dict[str, Any]:
-        """The merge patch that turns `previous` (what the server holds) into this status."""
-        return merge_patch(previous.to_body(), self.to_body())
 
     def step(self, name: StepName) -> Step:
         return self.steps.get(name, Step())

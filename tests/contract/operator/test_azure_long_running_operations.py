@@ -135,10 +135,10 @@ async def test_run_command_on_a_vm_whose_agent_does_not_report_is_transient(
         await compute.run_shell_script(vm, "true")
 
 
-async def test_a_token_that_cannot_be_resumed_fails_saying_how_to_finish_by_hand(
+async def test_a_token_that_cannot_be_resumed_is_a_lost_operation_to_begin_again(
     compute: azure.AzureCompute, seed_vm: Callable[..., model.VmRef]
 ) -> None:
     vm = seed_vm()
 
-    with pytest.raises(errors.AzureOperationFailed, match=r"cannot be resumed.*Deallocate the VM in Azure"):
+    with pytest.raises(errors.AzureOperationLost, match=r"cannot be resumed.*begins deallocate again"):
         await compute.wait_deallocate(vm, model.ContinuationToken("not-a-continuation-token"))

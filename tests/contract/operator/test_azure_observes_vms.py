@@ -24,7 +24,6 @@ async def test_a_running_linux_vm_is_observed_with_its_os_power_state_and_ready_
         power_state=model.PowerState.RUNNING,
         generalized=False,
         agent_ready=True,
-        provisioning_state="Succeeded",
     )
 
 
