@@ -191,6 +191,9 @@ class Workflow:
         assert compute is not None, "only waits and failures are planned without an observation"
         match action:
             case planner.Deprovision():
+                found = await self._inspect_before_deprovision(spec, compute) if action.inspect else None
+                if found is not None:
+                    return found
                 return await self._deprovision(spec, compute)
             case planner.VerifyDeprovision():
                 return await self._verify_deprovision(spec, compute)
@@ -256,6 +259,40 @@ class Workflow:
         self._events.normal(Reason.ADOPTED_GENERALIZED_VM, message)
         await self._save(status)
         await self._release_claim(spec)
+
+    async def _inspect_before_deprovision(self, spec: Spec, compute: ports.Compute) -> float | None:
+        """Re-check the precondition on a fresh read of the guest: None when it is intact (go ahead),
+        else the delay of the pass that recorded what was found instead."""
+        assert spec.ssh is not None
+        try:
+            output = await compute.run_shell_script(spec.vm, guest.evidence_script(spec.ssh.username))
+        except errors.PermanentError as exc:  # Run Command refused (policy, extension): SSH still works
+            self._events.warning(
+                exc.reason, f"Could not look at the guest through Run Command first ({exc.message})."
+            )
+            return None
+        evidence = guest.parse_evidence(output.stdout)
+        verdict = guest.judge(evidence, delete_user=spec.delete_user)
+        if verdict is guest.Verdict.NOT_STARTED:
+            return None
+        seen = evidence.describe() if evidence else "no usable report"
+        if verdict is guest.Verdict.DONE:
+            message = (
+                f"The guest is deprovisioned already (seen via Run Command: {seen}); not running it again."
+            )
+            self._events.normal(Reason.DEPROVISION_VERIFIED, message)
+            await self._save(self._finish(StepName.DEPROVISION, Reason.DEPROVISION_VERIFIED, message))
+            return 0.0
+        if verdict is guest.Verdict.IN_PROGRESS:
+            return await self._wait(
+                planner.Wait(
+                    Reason.DEPROVISION_IN_PROGRESS,
+                    f"waagent is deprovisioning the guest already (seen via Run Command: {seen}).",
+                    VERIFY_AGAIN_SECONDS,
+                    Phase.DEPROVISIONING,
+                )
+            )
+        return await self._deprovision_unknown(f"The guest is partly deprovisioned already ({seen})")
 
     async def _deprovision(self, spec: Spec, compute: ports.Compute) -> float:
         assert spec.ssh is not None

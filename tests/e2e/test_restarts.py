@@ -6,6 +6,7 @@ ends Ready with deprovision run exactly once and the VM never started.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.e2e.conftest import (
@@ -153,3 +154,18 @@ def test_an_unverifiable_deprovision_waits_for_a_person_to_confirm(world: World,
 
     assert deprovision_runs(vm) == 1
     assert body["status"]["steps"]["generalize"]["state"] == "Succeeded"
+
+
+def test_a_guest_deprovisioned_already_is_never_deprovisioned_again(world: World, linux_vm: Any) -> None:
+    """A person (or a deleted earlier resource) deprovisioned it: vmgen looks first and moves on."""
+    vm = linux_vm()
+    done = asyncio.run(vm.sandbox.run_script("waagent -force -deprovision+user", shell="bash", timeout=120))
+    assert done.exit_code == 0, done.stderr
+    slow_counting_waagent(vm, 0)  # from now on, any waagent run is counted
+    world.linux_job("by-someone-else", vm, host_keys=list(vm.sandbox.host_keys))
+
+    body = world.wait_ready("by-someone-else")
+
+    assert deprovision_runs(vm) == 0
+    assert condition(body, "Deprovisioned")["reason"] == "DeprovisionVerified"
+    assert condition(body, "Generalized")["status"] == "True"

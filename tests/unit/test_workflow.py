@@ -405,6 +405,40 @@ class TestUncertainty:
         assert Reason.DEPROVISION_VERIFIED in world.events.reasons()
 
 
+class TestLookBeforeDeprovision:
+    async def test_a_guest_deprovisioned_already_is_verified_and_never_deprovisioned_again(self) -> None:
+        world = World()
+        world.vm.guest.deprovision(delete_user=True)  # by a person, or by a deleted earlier resource
+
+        await world.run()
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.vm.guest.deprovision_runs == 1
+        assert world.deprovisioner.targets == [], "no SSH connection may be made"
+        assert world.condition("Deprovisioned")["reason"] == Reason.DEPROVISION_VERIFIED
+
+    async def test_a_guest_being_deprovisioned_already_is_waited_for(self) -> None:
+        world = World()
+        world.vm.guest.waagent_running = True
+
+        await until(world, lambda: world.step_state("validate") == "Succeeded")
+        delay = await world.step()
+
+        assert delay == workflow.VERIFY_AGAIN_SECONDS
+        assert world.condition("Ready")["reason"] == Reason.DEPROVISION_IN_PROGRESS
+        assert world.deprovisioner.targets == []
+
+    async def test_when_run_command_is_refused_deprovision_goes_ahead_over_ssh(self) -> None:
+        world = World()
+        world.azure.faults.add("run_shell_script", errors.AzureOperationNotAllowed("Run Command is disabled"))
+
+        await world.run()
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.vm.guest.deprovision_runs == 1
+        assert Reason.AZURE_OPERATION_NOT_ALLOWED in world.events.reasons("Warning")
+
+
 class TestRetries:
     async def test_throttling_is_retried_after_retry_after_with_a_warning_event(self) -> None:
         world = World()

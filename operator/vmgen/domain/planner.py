@@ -52,7 +52,11 @@ class Adopt:
 
 @dataclass(frozen=True)
 class Deprovision:
-    """Record intent, run waagent over SSH, checkpoint."""
+    """Look first (through Run Command when the agent is ready), record intent, run waagent over SSH,
+    checkpoint. The look catches a guest deprovisioned already (by a person, or by a deleted and
+    recreated resource) so that waagent never runs on it a second time."""
+
+    inspect: bool = True
 
 
 @dataclass(frozen=True)
@@ -257,7 +261,7 @@ def _deprovision(spec: Spec, status: Status, vm: model.VmObservation, *, confirm
         return _transitioning(spec, vm, Phase.DEPROVISIONING)
     if not spec.ssh.host_keys and not vm.agent_ready:
         return _agent_not_ready(spec, Phase.DEPROVISIONING)
-    return Deprovision()
+    return Deprovision(inspect=vm.agent_ready)
 
 
 def _shutdown(spec: Spec, status: Status, vm: model.VmObservation, *, now: datetime) -> Action:
