@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import enum
 
+from vmgen.domain.reasons import Reason
+
 
 class VmgenError(Exception):
     """Base of every error the core understands. `reason` is a PascalCase condition reason."""
 
-    reason: str = "Error"
+    reason: str = Reason.ERROR
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
         super().__init__(message)
@@ -46,7 +48,7 @@ class VmgenError(Exception):
 
 
 class TransientError(VmgenError):
-    reason = "TransientError"
+    reason = Reason.TRANSIENT_ERROR
 
     def __init__(self, message: str, *, reason: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(message, reason=reason)
@@ -54,89 +56,89 @@ class TransientError(VmgenError):
 
 
 class AzureThrottled(TransientError):
-    reason = "AzureThrottled"
+    reason = Reason.AZURE_THROTTLED
 
 
 class AzureUnavailable(TransientError):
-    reason = "AzureUnavailable"
+    reason = Reason.AZURE_UNAVAILABLE
 
 
 class AzureConflict(TransientError):
-    reason = "AzureOperationInProgress"
+    reason = Reason.AZURE_OPERATION_IN_PROGRESS
 
 
 class AzureOperationLost(TransientError):
     """A saved long-running operation cannot be followed any more (failed, or its token is unusable)."""
 
-    reason = "AzureOperationLost"
+    reason = Reason.AZURE_OPERATION_LOST
 
 
 class GuestUnreachable(TransientError):
-    reason = "GuestUnreachable"
+    reason = Reason.GUEST_UNREACHABLE
 
 
 class KubernetesUnavailable(TransientError):
-    reason = "KubernetesUnavailable"
+    reason = Reason.KUBERNETES_UNAVAILABLE
 
 
 class PermanentError(VmgenError):
-    reason = "Failed"
+    reason = Reason.FAILED
 
 
 class InvalidSpec(PermanentError):
-    reason = "InvalidSpec"
+    reason = Reason.INVALID_SPEC
 
 
 class SecretNotFound(PermanentError):
-    reason = "SecretNotFound"
+    reason = Reason.SECRET_NOT_FOUND
 
 
 class SecretKeyMissing(PermanentError):
-    reason = "SecretKeyMissing"
+    reason = Reason.SECRET_KEY_MISSING
 
 
 class KubernetesForbidden(PermanentError):
-    reason = "KubernetesForbidden"
+    reason = Reason.KUBERNETES_FORBIDDEN
 
 
 class AzureAuthenticationFailed(PermanentError):
-    reason = "AzureAuthenticationFailed"
+    reason = Reason.AZURE_AUTHENTICATION_FAILED
 
 
 class VmNotFound(PermanentError):
-    reason = "VMNotFound"
+    reason = Reason.VM_NOT_FOUND
 
 
 class AzureOperationNotAllowed(PermanentError):
-    reason = "AzureOperationNotAllowed"
+    reason = Reason.AZURE_OPERATION_NOT_ALLOWED
 
 
 class AzureOperationFailed(PermanentError):
-    reason = "AzureOperationFailed"
+    reason = Reason.AZURE_OPERATION_FAILED
 
 
 class HostKeyMismatch(PermanentError):
-    reason = "HostKeyMismatch"
+    reason = Reason.HOST_KEY_MISMATCH
 
 
 class HostKeysUnavailable(PermanentError):
-    reason = "HostKeysUnavailable"
+    reason = Reason.HOST_KEYS_UNAVAILABLE
 
 
 class AuthenticationRefused(PermanentError):
-    reason = "SSHAuthenticationRefused"
+    reason = Reason.SSH_AUTHENTICATION_REFUSED
 
 
 class DeprovisionFailed(PermanentError):
-    reason = "DeprovisionFailed"
+    reason = Reason.DEPROVISION_FAILED
 
 
 class UncertainError(VmgenError):
-    reason = "OutcomeUnknown"
+    reason = Reason.OUTCOME_UNKNOWN
 
 
 class DeprovisionOutcomeUnknown(UncertainError):
-    reason = "DeprovisionOutcomeUnknown"
+    reason = Reason.DEPROVISION_OUTCOME_UNKNOWN
 
 
 class Disposition(enum.Enum):
