@@ -14,7 +14,7 @@ Traps it avoids:
   A custom `arm_endpoint` still needs its own scope and authority (sovereign clouds); instance
   discovery is disabled for authorities that are not a public Azure cloud.
 - A failed asynchronous operation raises `HttpResponseError` with the poll's status 200: errors are
-  classified by ARM's `error.code` first (`errors.classify_azure_code`), by HTTP status second.
+  classified by ARM's `error.code` first (`errors.AZURE_CODES`), by HTTP status second.
   ARM's 401 arrives as `ClientAuthenticationError`, exactly like Entra refusing the secret.
 - Retries: azure-core retries 408/429/500/502/503/504 (a POST only 500/503/504, or anything with
   Retry-After) up to 10 times with backoff up to 120 s, honouring Retry-After. That would hide
@@ -65,11 +65,13 @@ _PUBLIC_AUTHORITIES = frozenset(
     }
 )
 _MISSING_VM_CODES = frozenset({"ResourceNotFound", "ResourceGroupNotFound", "NotFound"})
-_THROTTLED_CODES = frozenset(
-    {"TooManyRequests", "SubscriptionRequestsThrottled", "ResourceGroupRequestsThrottled"}
-)
-_CONFLICT_CODES = frozenset({"AnotherOperationInProgress", "OperationPreempted"})
-_AUTH_CODES = frozenset({"AuthenticationFailed", "InvalidAuthenticationToken", "AuthorizationFailed"})
+_PREFIXES: dict[type[errors.VmgenError], str] = {
+    errors.AzureThrottled: "Azure is throttling requests: ",
+    errors.AzureUnavailable: "Azure failed temporarily: ",
+    errors.VmNotFound: "Azure cannot find the VM: ",
+    errors.AzureOperationFailed: "The Azure operation failed: ",
+    errors.AzureOperationNotAllowed: "Azure refused the operation: ",
+}
 _ROLE_HINT = (
     " The identity needs Microsoft.Compute/virtualMachines/read, deallocate/action, generalize/action"
     " and runCommand/action on the VM (for example the Virtual Machine Contributor role)."
@@ -233,21 +235,14 @@ def translate(exc: BaseException, *, secret: str | None = None) -> errors.VmgenE
     code = exc.error.code if exc.error else None
     status = exc.status_code
     text = _text(exc, secret)
-    retry_after = _retry_after(exc.response) if status is not None and status >= 400 else None
-    if status == 429 or code in _THROTTLED_CODES:
-        return errors.AzureThrottled(f"Azure is throttling requests: {text}", retry_after=retry_after)
-    if status in (401, 403) or code in _AUTH_CODES:
+    kind = errors.classify_azure(code, status)
+    if issubclass(kind, errors.TransientError):
+        retry_after = _retry_after(exc.response) if status is not None and status >= 400 else None
+        return kind(f"{_PREFIXES.get(kind, '')}{text}", retry_after=retry_after)
+    if kind is errors.AzureAuthenticationFailed:
         hint = _ROLE_HINT if status == 403 or code == "AuthorizationFailed" else ""
-        return errors.AzureAuthenticationFailed(f"Azure refused the request: {text.rstrip('.')}.{hint}")
-    if status == 404 or code in _MISSING_VM_CODES or code == "SubscriptionNotFound":
-        return errors.VmNotFound(f"Azure cannot find the VM: {text}")
-    if errors.classify_azure_code(code, status) is errors.Disposition.RETRY:
-        if code in _CONFLICT_CODES:
-            return errors.AzureConflict(text, retry_after=retry_after)
-        return errors.AzureUnavailable(f"Azure failed temporarily: {text}", retry_after=retry_after)
-    if code != "OperationNotAllowed" and status is not None and status < 400:  # an LRO that ended Failed
-        return errors.AzureOperationFailed(f"The Azure operation failed: {text}")
-    return errors.AzureOperationNotAllowed(f"Azure refused the operation: {text}")
+        return kind(f"Azure refused the request: {text.rstrip('.')}.{hint}")
+    return kind(f"{_PREFIXES.get(kind, '')}{text}")
 
 
 def _text(exc: HttpResponseError, secret: str | None) -> str:

@@ -23,14 +23,12 @@
     └── UncertainError            neither success nor failure: wait or ask a person
         └── DeprovisionOutcomeUnknown   connection lost while deprovision may have been running
 
-Adapters raise only these; `classify_azure_code` is the explicit table (after Azure Service
-Operator's classifier) from an ARM `error.code` to retry or give up. kopf never sees these: the
-workflow turns them into status, Events and the delay before the next pass.
+Adapters raise only these; `AZURE_CODES` is the explicit table (after Azure Service Operator's
+classifier) from an ARM `error.code` to the error it becomes, and so to retry or give up. kopf never
+sees these: the workflow turns them into status, Events and the delay before the next pass.
 """
 
 from __future__ import annotations
-
-import enum
 
 from vmgen.domain.reasons import Reason
 
@@ -141,44 +139,46 @@ class DeprovisionOutcomeUnknown(UncertainError):
     reason = Reason.DEPROVISION_OUTCOME_UNKNOWN
 
 
-class Disposition(enum.Enum):
-    RETRY = "retry"
-    GIVE_UP = "give-up"
-
-
-# ARM error codes (the `error.code` of a response or of a failed async operation) -> what to do.
-# Unknown codes default by HTTP status in `classify_azure_code`: 408/429/5xx retry, other 4xx give up.
-AZURE_CODES: dict[str, Disposition] = {
-    "AnotherOperationInProgress": Disposition.RETRY,
-    "OperationPreempted": Disposition.RETRY,
-    "RetryableError": Disposition.RETRY,
-    "TooManyRequests": Disposition.RETRY,
-    "SubscriptionRequestsThrottled": Disposition.RETRY,
-    "ResourceGroupRequestsThrottled": Disposition.RETRY,
-    "InternalServerError": Disposition.RETRY,
-    "InternalExecutionError": Disposition.RETRY,
-    "ServiceUnavailable": Disposition.RETRY,
-    "GatewayTimeout": Disposition.RETRY,
-    "BadGateway": Disposition.RETRY,
-    "VMAgentStatusCommunicationError": Disposition.RETRY,  # Run Command: the agent may still be starting
-    "OperationNotAllowed": Disposition.GIVE_UP,
-    "ResourceNotFound": Disposition.GIVE_UP,
-    "NotFound": Disposition.GIVE_UP,
-    "ResourceGroupNotFound": Disposition.GIVE_UP,
-    "SubscriptionNotFound": Disposition.GIVE_UP,
-    "AuthorizationFailed": Disposition.GIVE_UP,
-    "AuthenticationFailed": Disposition.GIVE_UP,
-    "InvalidAuthenticationToken": Disposition.GIVE_UP,
-    "InvalidParameter": Disposition.GIVE_UP,
-    "BadRequest": Disposition.GIVE_UP,
-    "Conflict": Disposition.GIVE_UP,
+# ARM error codes (the `error.code` of a response, or of an async operation that ended Failed) -> the
+# error they become. Codes not listed are sorted by HTTP status in `classify_azure`.
+AZURE_CODES: dict[str, type[VmgenError]] = {
+    # retry
+    "AnotherOperationInProgress": AzureConflict,
+    "OperationPreempted": AzureConflict,
+    "TooManyRequests": AzureThrottled,
+    "SubscriptionRequestsThrottled": AzureThrottled,
+    "ResourceGroupRequestsThrottled": AzureThrottled,
+    "RetryableError": AzureUnavailable,
+    "InternalServerError": AzureUnavailable,
+    "InternalExecutionError": AzureUnavailable,
+    "ServiceUnavailable": AzureUnavailable,
+    "GatewayTimeout": AzureUnavailable,
+    "BadGateway": AzureUnavailable,
+    "VMAgentStatusCommunicationError": AzureUnavailable,  # Run Command: the agent may still be starting
+    # give up
+    "OperationNotAllowed": AzureOperationNotAllowed,
+    "ResourceNotFound": VmNotFound,
+    "NotFound": VmNotFound,
+    "ResourceGroupNotFound": VmNotFound,
+    "SubscriptionNotFound": VmNotFound,
+    "AuthorizationFailed": AzureAuthenticationFailed,
+    "AuthenticationFailed": AzureAuthenticationFailed,
+    "InvalidAuthenticationToken": AzureAuthenticationFailed,
 }
 
 
-def classify_azure_code(code: str | None, status: int | None) -> Disposition:
-    """Retry or give up, by ARM error code first and HTTP status second."""
+def classify_azure(code: str | None, status: int | None) -> type[VmgenError]:
+    """The error an ARM answer becomes: by `error.code` first, by HTTP status second."""
     if code and code in AZURE_CODES:
         return AZURE_CODES[code]
-    if status is not None and (status in (408, 429) or status >= 500):
-        return Disposition.RETRY
-    return Disposition.GIVE_UP
+    if status == 429:
+        return AzureThrottled
+    if status in (401, 403):
+        return AzureAuthenticationFailed
+    if status == 404:
+        return VmNotFound
+    if status is not None and (status == 408 or status >= 500):
+        return AzureUnavailable
+    if status is not None and status < 400:  # an async operation that ended Failed with another code
+        return AzureOperationFailed
+    return AzureOperationNotAllowed
