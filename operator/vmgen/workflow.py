@@ -40,7 +40,7 @@ VERIFY_AGAIN_SECONDS = 5.0
 VERIFY_RETRIES = 3
 """Transient Run Command failures retried (with backoff) before the outcome is declared unknown."""
 MAX_DEPROVISION_ATTEMPTS = 5
-"""SSH runs of deprovision that Run Command proved never started, before the resource gives up."""
+"""Dropped SSH runs of deprovision that Run Command proved never started, before the resource gives up."""
 
 _STEP_CONDITIONS = {
     StepName.DEPROVISION: ConditionType.DEPROVISIONED,
@@ -100,6 +100,8 @@ class Workflow:
         self._writer = writer
         self._events = events
         self._failures = 0
+        self._unstarted_runs = 0
+        """Runs that dropped and that Run Command then proved never started (this process's count)."""
         self._resource: Resource | None = None
         self._vm_info: VmInfo | None = None
         self._client: _Client | None = None
@@ -261,8 +263,8 @@ class Workflow:
         await self._release_claim(spec)
 
     async def _inspect_before_deprovision(self, spec: Spec, compute: ports.Compute) -> float | None:
-        """Re-check the precondition on a fresh read of the guest: None when it is intact (go ahead),
-        else the delay of the pass that recorded what was found instead."""
+        """Re-check the precondition on a fresh read of the guest: None when nothing says it was
+        deprovisioned (go ahead), else the delay of the pass that recorded what was found instead."""
         assert spec.ssh is not None
         try:
             output = await compute.run_shell_script(spec.vm, guest.evidence_script(spec.ssh.username))
@@ -272,27 +274,33 @@ class Workflow:
             )
             return None
         evidence = guest.parse_evidence(output.stdout)
-        verdict = guest.judge(evidence, delete_user=spec.delete_user)
-        if verdict is guest.Verdict.NOT_STARTED:
-            return None
         seen = evidence.describe() if evidence else "no usable report"
-        if verdict is guest.Verdict.DONE:
-            message = (
-                f"The guest is deprovisioned already (seen via Run Command: {seen}); not running it again."
-            )
-            self._events.normal(Reason.DEPROVISION_VERIFIED, message)
-            await self._save(self._finish(StepName.DEPROVISION, Reason.DEPROVISION_VERIFIED, message))
-            return 0.0
-        if verdict is guest.Verdict.IN_PROGRESS:
-            return await self._wait(
-                planner.Wait(
-                    Reason.DEPROVISION_IN_PROGRESS,
-                    f"waagent is deprovisioning the guest already (seen via Run Command: {seen}).",
-                    VERIFY_AGAIN_SECONDS,
-                    Phase.DEPROVISIONING,
+        match guest.look_before_first_run(evidence, delete_user=spec.delete_user):
+            case guest.Verdict.DONE:
+                message = (
+                    f"The guest is deprovisioned already (seen via Run Command: {seen});"
+                    " not running it again."
                 )
-            )
-        return await self._deprovision_unknown(f"The guest is partly deprovisioned already ({seen})")
+                self._events.normal(Reason.DEPROVISION_VERIFIED, message)
+                await self._save(self._finish(StepName.DEPROVISION, Reason.DEPROVISION_VERIFIED, message))
+                return 0.0
+            case guest.Verdict.IN_PROGRESS:
+                # Recorded as Running (without an attempt of ours): from here the verify path watches it,
+                # with its deadline, and asks a person if the agent stops answering.
+                message = f"waagent is deprovisioning the guest already (seen via Run Command: {seen})."
+                self._events.normal(Reason.DEPROVISION_IN_PROGRESS, message)
+                status = self.status.with_step(
+                    StepName.DEPROVISION,
+                    state=StepState.RUNNING,
+                    started_at=self.status.step(StepName.DEPROVISION).started_at or self._now(),
+                    message=message,
+                )
+                status = replace(status, phase=Phase.DEPROVISIONING)
+                await self._save(
+                    self._ready(status, ConditionStatus.FALSE, Reason.DEPROVISION_IN_PROGRESS, message)
+                )
+                return VERIFY_AGAIN_SECONDS
+        return None
 
     async def _deprovision(self, spec: Spec, compute: ports.Compute) -> float:
         assert spec.ssh is not None
@@ -362,11 +370,11 @@ class Workflow:
                 )
                 return VERIFY_AGAIN_SECONDS
             case guest.Verdict.NOT_STARTED:
-                attempts = self.status.step(StepName.DEPROVISION).attempts
-                if attempts >= MAX_DEPROVISION_ATTEMPTS:
+                self._unstarted_runs += 1
+                if self._unstarted_runs >= MAX_DEPROVISION_ATTEMPTS:
                     raise errors.DeprovisionFailed(
-                        f"Deprovision was started {attempts} times over SSH and never got going: the"
-                        f" connection dropped each time, and Run Command shows the guest intact ({seen})."
+                        f"Deprovision was started {self._unstarted_runs} times over SSH and never got going:"
+                        f" the connection dropped each time, and Run Command shows the guest intact ({seen})."
                         " The VM was not changed. Check the network path to spec.ssh.host, then recreate"
                         " this resource."
                     )
@@ -377,7 +385,7 @@ class Workflow:
                 self._events.normal(Reason.DEPROVISION_NOT_STARTED, message)
                 status = self.status.with_step(StepName.DEPROVISION, state=StepState.PENDING, message=message)
                 await self._save(self._resolve_unknown(status, Reason.DEPROVISION_NOT_STARTED, message))
-                return retry.backoff(attempts)
+                return retry.backoff(self._unstarted_runs)
         return await self._deprovision_unknown(f"The guest is partly deprovisioned ({seen})")
 
     async def _deprovision_unknown(self, why: str) -> float:
@@ -439,9 +447,10 @@ class Workflow:
             await asyncio.wait_for(compute.wait_deallocate(spec.vm, token), timeout=max(1.0, remaining))
         except TimeoutError:
             return 0.0  # the planner fails the step with Timeout (and says what to do) on the next pass
-        except errors.TransientError:
+        except errors.AzureOperationLost:
             # The operation ended Failed, or cannot be followed: forget it. The next pass reads the VM and
             # begins deallocate again unless Azure is already deallocating it (deallocate is safe to repeat).
+            # Other transient errors (a poll that failed) keep the token: the operation may still be fine.
             await self._save(self.status.with_step(StepName.SHUTDOWN, continuation_token=None))
             raise
         return await self._checkpoint(StepName.SHUTDOWN, Reason.VM_DEALLOCATED, "Azure deallocated the VM.")
@@ -647,8 +656,10 @@ class Workflow:
     async def _release_claim(self, spec: Spec) -> None:
         """Best effort, after the terminal status is written: a Lease whose holder finished (or is gone)
         is taken over by the next claimant, so a failed release must not touch the finished status."""
-        with contextlib.suppress(errors.TransientError):
+        try:
             await self._ports.locks.release(spec.vm.resource_id, self._current_resource().holder)
+        except errors.VmgenError as exc:
+            self._events.warning(exc.reason, f"Could not release the claim on the VM: {exc.message}")
 
     def _current_resource(self) -> Resource:
         assert self._resource is not None, "run_pass() sets the resource first"

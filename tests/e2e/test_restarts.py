@@ -169,3 +169,17 @@ def test_a_guest_deprovisioned_already_is_never_deprovisioned_again(world: World
     assert deprovision_runs(vm) == 0
     assert condition(body, "Deprovisioned")["reason"] == "DeprovisionVerified"
     assert condition(body, "Generalized")["status"] == "True"
+
+
+def test_a_deallocate_that_azure_ends_failed_is_begun_again(world: World, linux_vm: Any) -> None:
+    vm = linux_vm()
+    world.arm.inject(Fault(kind="failed-operation", operation="deallocate", count=1))
+    world.linux_job("deallocate-failed-once", vm, host_keys=list(vm.sandbox.host_keys))
+
+    body = world.wait_ready("deallocate-failed-once", timeout=120)
+
+    operations = [r.operation for r in vm_requests(world.arm, vm)]
+    assert operations.count("deallocate") == 2, operations
+    assert body["status"]["steps"]["shutdown"]["attempts"] == 2
+    assert body["status"]["steps"]["deprovision"]["attempts"] == 1
+    assert "start" not in operations

@@ -8,6 +8,7 @@ from vmgen.domain import errors
 
 ROWS = [
     pytest.param("AnotherOperationInProgress", 409, errors.AzureConflict, id="a busy VM is retried"),
+    pytest.param("Conflict", 409, errors.AzureConflict, id="a concurrent Run Command is retried"),
     pytest.param("TooManyRequests", 429, errors.AzureThrottled, id="throttling by code is retried"),
     pytest.param(None, 429, errors.AzureThrottled, id="a bare 429 is throttling"),
     pytest.param(None, 502, errors.AzureUnavailable, id="a bare 502 is retried"),

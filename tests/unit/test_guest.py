@@ -120,6 +120,46 @@ class TestEvidence:
         assert guest.judge(guest.parse_evidence(stdout), delete_user=delete_user) is verdict
 
 
+@pytest.mark.parametrize(
+    ("stdout", "delete_user", "verdict"),
+    [
+        pytest.param(report(), True, guest.Verdict.NOT_STARTED, id="an intact guest is deprovisioned"),
+        pytest.param(
+            report(ovfenv="absent"),
+            False,
+            guest.Verdict.NOT_STARTED,
+            id="a guest merely lacking ovf-env.xml (a specialized image) is not taken for deprovisioned",
+        ),
+        pytest.param(
+            report(user="present", hostkeys="0", ovfenv="absent"),
+            False,
+            guest.Verdict.DONE,
+            id="every effect of -deprovision at once is done",
+        ),
+        pytest.param(
+            report(user="absent", hostkeys="0", ovfenv="absent"),
+            True,
+            guest.Verdict.DONE,
+            id="every effect of -deprovision+user at once is done",
+        ),
+        pytest.param(
+            report(user="absent", hostkeys="2", ovfenv="absent"),
+            True,
+            guest.Verdict.NOT_STARTED,
+            id="host keys still there is not enough evidence to skip deprovision",
+        ),
+        pytest.param(
+            report(waagent="running"), True, guest.Verdict.IN_PROGRESS, id="a running waagent is waited for"
+        ),
+        pytest.param("", True, guest.Verdict.NOT_STARTED, id="an unreadable report changes nothing"),
+    ],
+)
+def test_a_look_before_the_first_run_needs_every_effect_to_skip_deprovision(
+    stdout: str, delete_user: bool, verdict: guest.Verdict
+) -> None:
+    assert guest.look_before_first_run(guest.parse_evidence(stdout), delete_user=delete_user) is verdict
+
+
 def test_the_evidence_script_runs_in_a_shell_and_reports_every_fact(tmp_path: object) -> None:
     bash = shutil.which("bash")
     assert bash, "bash is needed to run the evidence script"

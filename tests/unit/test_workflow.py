@@ -426,7 +426,20 @@ class TestLookBeforeDeprovision:
 
         assert delay == workflow.VERIFY_AGAIN_SECONDS
         assert world.condition("Ready")["reason"] == Reason.DEPROVISION_IN_PROGRESS
+        assert world.step_state("deprovision") == "Running", (
+            "from here the verify path and its deadline apply"
+        )
+        assert world.status["steps"]["deprovision"].get("attempts", 0) == 0
         assert world.deprovisioner.targets == []
+
+    async def test_a_guest_without_ovf_env_is_still_deprovisioned(self) -> None:
+        world = World()
+        world.vm.guest.ovf_env_present = False  # a specialized image: user and host keys are there
+
+        await world.run()
+
+        assert world.vm.guest.deprovision_runs == 1
+        assert world.condition("Deprovisioned")["reason"] == Reason.DEPROVISION_SUCCEEDED
 
     async def test_when_run_command_is_refused_deprovision_goes_ahead_over_ssh(self) -> None:
         world = World()
@@ -492,7 +505,7 @@ class TestRetries:
 
     async def test_a_deallocate_that_azure_ended_failed_is_begun_again_not_resumed_forever(self) -> None:
         world = World()
-        world.azure.faults.add("wait_deallocate", errors.AzureUnavailable("InternalExecutionError"))
+        world.azure.faults.add("wait_deallocate", errors.AzureOperationLost("InternalExecutionError"))
         await until(world, lambda: "continuationToken" in world.status.get("steps", {}).get("shutdown", {}))
 
         await world.step()  # the resume fails: the token is forgotten
@@ -502,6 +515,31 @@ class TestRetries:
         await world.run()
         assert world.status["phase"] == "Succeeded"
         assert world.azure.operations().count("begin_deallocate") == 2
+
+    async def test_a_failed_poll_keeps_the_continuation_token(self) -> None:
+        world = World()
+        world.azure.faults.add("wait_deallocate", errors.AzureUnavailable("503 on the operation poll"))
+        await until(world, lambda: "continuationToken" in world.status.get("steps", {}).get("shutdown", {}))
+
+        await world.step()
+
+        assert "continuationToken" in world.status["steps"]["shutdown"]
+        await world.run()
+        assert world.status["phase"] == "Succeeded"
+        assert world.azure.operations().count("begin_deallocate") == 1
+
+    async def test_unreachable_tries_do_not_count_towards_giving_up(self) -> None:
+        world = World()
+        world.deprovisioner.faults.add(
+            "deprovision",
+            *(errors.GuestUnreachable("connection refused") for _ in range(4)),
+            errors.DeprovisionOutcomeUnknown("lost"),
+        )
+
+        await world.run(passes=60)
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.vm.guest.deprovision_runs == 1
 
     async def test_a_connection_that_drops_every_time_backs_off_then_gives_up_untouched(self) -> None:
         world = World()
@@ -514,6 +552,7 @@ class TestRetries:
         assert world.status["phase"] == "Failed"
         assert world.condition("Ready")["reason"] == Reason.DEPROVISION_FAILED
         assert world.status["steps"]["deprovision"]["attempts"] == workflow.MAX_DEPROVISION_ATTEMPTS
+        assert "started 5 times" in world.condition("Ready")["message"]
         assert world.vm.guest.deprovision_runs == 0
         assert sum(delays) >= 1 + 2 + 4 + 8, "each verified retry must back off"
 
@@ -583,6 +622,16 @@ class TestFailures:
 
         assert world.condition("Ready")["reason"] == Reason.OS_NOT_SUPPORTED
         assert world.azure.operations() == ["observe"]
+
+    async def test_a_claim_the_operator_may_not_release_leaves_the_finished_status_alone(self) -> None:
+        world = World()
+        world.locks.faults.add("release", errors.KubernetesForbidden("leases is forbidden"))
+
+        await world.run()
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.condition("Ready")["reason"] == Reason.SUCCEEDED
+        assert Reason.KUBERNETES_FORBIDDEN in world.events.reasons("Warning")
 
     async def test_a_lease_that_cannot_be_released_leaves_the_finished_status_alone(self) -> None:
         world = World()

@@ -161,7 +161,17 @@ class AzureCompute:
                     f"The deallocate operation saved in status.steps.shutdown cannot be resumed ({exc});"
                     " vmgen reads the VM again and begins deallocate again unless Azure is already at it."
                 ) from exc
-            await poller.result()
+            try:
+                await poller.result()
+            except HttpResponseError as exc:
+                failed = translate(exc, secret=self._secret)
+                ended = exc.status_code is not None and exc.status_code < 400  # the operation ended Failed
+                if ended and isinstance(failed, errors.TransientError):
+                    raise errors.AzureOperationLost(
+                        f"Azure ended the deallocate operation Failed ({failed.message}); vmgen reads the VM"
+                        " again and begins deallocate again unless Azure is already at it."
+                    ) from exc
+                raise
 
     async def generalize(self, vm: model.VmRef) -> None:
         with self._translated():

@@ -145,6 +145,7 @@ AZURE_CODES: dict[str, type[VmgenError]] = {
     # retry
     "AnotherOperationInProgress": AzureConflict,
     "OperationPreempted": AzureConflict,
+    "Conflict": AzureConflict,  # e.g. a Run Command while another one runs
     "TooManyRequests": AzureThrottled,
     "SubscriptionRequestsThrottled": AzureThrottled,
     "ResourceGroupRequestsThrottled": AzureThrottled,

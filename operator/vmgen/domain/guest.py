@@ -124,3 +124,21 @@ def judge(evidence: Evidence | None, *, delete_user: bool) -> Verdict:
     if evidence.ovf_env_present and evidence.user_present and evidence.host_keys > 0:
         return Verdict.NOT_STARTED
     return Verdict.UNKNOWN
+
+
+def look_before_first_run(evidence: Evidence | None, *, delete_user: bool) -> Verdict:
+    """What a look at a guest that vmgen has not deprovisioned yet says: presumed intact.
+
+    Only every effect of deprovision at once (agent state gone, no host keys, and the user gone under
+    +user) counts as Done, so that a guest merely lacking ovf-env.xml (a specialized image) is never
+    taken for deprovisioned; a running waagent is InProgress; anything else is NotStarted (go ahead,
+    as without the look). An unreadable report proves nothing either way: NotStarted.
+    """
+    if evidence is None:
+        return Verdict.NOT_STARTED
+    if evidence.waagent_running:
+        return Verdict.IN_PROGRESS
+    user_gone = not delete_user or not evidence.user_present
+    if not evidence.ovf_env_present and evidence.host_keys == 0 and user_gone:
+        return Verdict.DONE
+    return Verdict.NOT_STARTED

@@ -288,7 +288,7 @@ def _shutdown(spec: Spec, status: Status, vm: model.VmObservation, *, now: datet
 def _generalize(spec: Spec, status: Status, vm: model.VmObservation, *, now: datetime) -> Action:
     step = status.step(StepName.GENERALIZE)
     overdue = step.started_at is not None and now - step.started_at > spec.timeouts.generalize
-    if step.state is StepState.RUNNING and overdue:
+    if step.state is StepState.RUNNING and overdue and vm.power_state in _STOPPED:
         return Fail(
             Reason.TIMEOUT,
             f"Azure did not generalize VM {spec.vm.name} within spec.timeouts.generalize"

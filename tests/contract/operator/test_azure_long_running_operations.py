@@ -51,9 +51,15 @@ async def test_a_new_client_resumes_the_deallocation_from_the_token_until_the_vm
 @pytest.mark.parametrize(
     ("error_code", "expected"),
     [
-        pytest.param("InternalExecutionError", errors.AzureUnavailable, id="a retryable code is transient"),
         pytest.param(
-            "AnotherOperationInProgress", errors.AzureConflict, id="a competing operation is a conflict"
+            "InternalExecutionError",
+            errors.AzureOperationLost,
+            id="a retryable code is a lost operation to begin again",
+        ),
+        pytest.param(
+            "AnotherOperationInProgress",
+            errors.AzureOperationLost,
+            id="a competing operation is a lost operation to begin again",
         ),
         pytest.param("OperationNotAllowed", errors.AzureOperationNotAllowed, id="a refusal is not allowed"),
         pytest.param(
