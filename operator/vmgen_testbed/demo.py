@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -166,10 +167,16 @@ def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
     )
     operator.start()
     try:
-        log("vmgen run started; applying examples/linux.yaml with the testbed's values")
-        kubectl("apply", "-f", "-", input_text=yaml.safe_dump(render_manifest(testbed)))
+        operator.wait_ready()
+        log("vmgen run is up; applying examples/linux.yaml with the testbed's values")
+        ready: list[bool] = []  # the watch starts before the apply, so that every change is shown
+        watcher = threading.Thread(target=lambda: ready.append(follow(kubeconfig, timeout)), daemon=True)
+        watcher.start()
+        time.sleep(0.5)
         applied = time.monotonic()
-        if not follow(kubeconfig, timeout):
+        kubectl("apply", "-f", "-", input_text=yaml.safe_dump(render_manifest(testbed)))
+        watcher.join(timeout + 5)
+        if ready != [True]:
             log(f"not Ready within {timeout:.0f}s; operator log tail:\n{operator.logs()[-4000:]}")
             return 1
         log(f"Ready {time.monotonic() - applied:.1f}s after apply")
@@ -215,7 +222,7 @@ def follow(kubeconfig: str, timeout: float) -> bool:
         for event in stream:
             status = event["object"].get("status", {})
             steps = status.get("steps", {})
-            line = f"phase={status.get('phase', '-'):<15} " + " ".join(
+            line = f"phase={status.get('phase', '(new)'):<15} " + " ".join(
                 f"{step}={steps[step].get('state', '-')}" for step in STEP_ORDER if step in steps
             )
             if line != last:
