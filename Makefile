@@ -42,8 +42,9 @@ apt-install:
 	apt-get install -y -q $(PACKAGES) || { apt-get update -q && apt-get install -y -q $(PACKAGES); }
 
 binaries: venv
-	@echo "==> kube-apiserver, kubectl, etcd (built once from tools/*/go.mod pins, cached in $(VMGEN_CACHE_DIR))"
+	@echo "==> kube-apiserver, kubectl, etcd, helm (built once from tools/*/go.mod pins, cached in $(VMGEN_CACHE_DIR))"
 	$(PY) -m vmgen_testbed.binaries
+	$(PY) -m vmgen_testbed.helm
 
 rootfs: venv deps
 	@echo "==> Debian guest rootfs (debootstrap once, cached in $(VMGEN_CACHE_DIR))"

@@ -17,6 +17,7 @@ from typing import Any
 from kubernetes import client, config
 
 from vmgen_testbed.arm.server import ArmSimulator
+from vmgen_testbed.helm import operator_kubeconfig
 from vmgen_testbed.kube import ControlPlane
 from vmgen_testbed.linux.rootfs import ensure_rootfs
 from vmgen_testbed.linux.sandbox import SandboxHost
@@ -63,8 +64,11 @@ def main() -> None:
                 f"--from-literal=AZURE_CLIENT_ID={sim.client_id}",
                 f"--from-literal=AZURE_CLIENT_SECRET={sim.client_secret}",
             )
+            account = operator_kubeconfig(
+                kubectl=cp.kubectl_path, kubeconfig=cp.kubeconfig, namespace="vmgen-system", out=state / "sa"
+            )
             operator = OperatorProcess(
-                kubeconfig=str(cp.kubeconfig),
+                kubeconfig=str(account),
                 arm_endpoint=sim.base_url,
                 ca_bundle=str(sim.ca_bundle),
                 authority=sim.authority,

@@ -1,9 +1,10 @@
 """`make demo`: the whole job on the local testbed, the way a user would run it.
 
-It starts `python -m vmgen_testbed up` (control plane, ARM simulator, one Linux guest), installs the CRD,
-starts `vmgen run` as its own process, applies examples/linux.yaml with the testbed's values, prints the
-phase and steps as they change until Ready, then shows what deprovision removed from the guest and the
-VM's final state in Azure, and tears everything down. Secrets are created from files and never printed.
+It starts `python -m vmgen_testbed up` (control plane, ARM simulator, one Linux guest), installs the CRD
+and the chart's ServiceAccount and RBAC, starts `vmgen run` as its own process with exactly those
+rights, applies examples/linux.yaml with the testbed's values, prints the phase and steps as they change
+until Ready, then shows what deprovision removed from the guest and the VM's final state in Azure, and
+tears everything down. Secrets are created from files and never printed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from vmgen_testbed.binaries import ensure_binaries
+from vmgen_testbed.helm import operator_kubeconfig
 from vmgen_testbed.operator_process import OperatorProcess
 from vmgen_testbed.paths import REPO_ROOT
 
@@ -154,10 +157,17 @@ def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
     sp_file.write_text("".join(f"{k}={v}\n" for k, v in sp.items()))
     kubectl("-n", NAMESPACE, "create", "secret", "generic", "azure-sp", f"--from-env-file={sp_file}")
     log("CRD installed; secrets web-01-ssh (SSH key) and azure-sp (service principal) created")
+    account = operator_kubeconfig(
+        kubectl=kubectl_path(),
+        kubeconfig=Path(kubeconfig),
+        namespace="vmgen-system",
+        out=state / "operator.kubeconfig",
+    )
+    log("the chart's ServiceAccount and RBAC applied: vmgen runs as system:serviceaccount:vmgen-system:vmgen")
 
     before = guest_inventory(Path(vm["rootfs"]), vm["username"])
     operator = OperatorProcess(
-        kubeconfig=kubeconfig,
+        kubeconfig=str(account),
         arm_endpoint=arm["baseUrl"],
         ca_bundle=arm["caBundle"],
         authority=arm["authority"],
@@ -245,8 +255,6 @@ def control_get(arm: dict[str, Any], vm: dict[str, Any]) -> Any:
 
 
 def kubectl_path() -> Path:
-    from vmgen_testbed.binaries import ensure_binaries
-
     return Path(ensure_binaries().kubectl)
 
 

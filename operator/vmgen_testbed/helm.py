@@ -26,8 +26,9 @@ import yaml
 from vmgen_testbed.binaries import KUBE_MODULE, TOOLS_DIR, pinned_version
 from vmgen_testbed.paths import REPO_ROOT, cache_dir
 
-__all__ = ["CHART_DIR", "HELM_VERSION", "ensure_helm", "render_chart"]
+__all__ = ["CHART_DIR", "HELM_VERSION", "ensure_helm", "operator_kubeconfig", "render_chart"]
 
+RBAC_KINDS = frozenset({"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"})
 HELM_VERSION = "v3.22.0"
 HELM_MODULE = "helm.sh/helm/v3/cmd/helm"
 CHART_DIR = REPO_ROOT / "charts" / "vmgen"
@@ -42,6 +43,10 @@ def ensure_helm() -> Path:
     go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
     if go is None:
         raise AssertionError("`go` is needed to build helm (the chart is rendered with it)")
+    print(
+        f"[vmgen binaries] building helm {HELM_VERSION} (about 2 min with a cold Go cache, once) ...",
+        flush=True,
+    )
     staging = Path(tempfile.mkdtemp(prefix=f".bin-helm-{HELM_VERSION}.", dir=cache_dir()))
     try:
         subprocess.run(
@@ -67,3 +72,36 @@ def render_chart(*, release: str, namespace: str, values: Sequence[str] = ()) ->
     if result.returncode != 0:
         raise AssertionError(f"helm template failed: {result.stderr}")
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def operator_kubeconfig(*, kubectl: Path, kubeconfig: Path, namespace: str, out: Path) -> Path:
+    """Apply the chart's ServiceAccount and RBAC (all namespaces) with the admin `kubeconfig`, and write
+    to `out` a kubeconfig that authenticates as that ServiceAccount (a TokenRequest token): the operator
+    then runs with exactly the permissions a user's install grants it."""
+
+    def admin(*args: str, stdin: str | None = None) -> str:
+        result = subprocess.run(
+            [str(kubectl), "--kubeconfig", str(kubeconfig), *args],
+            input=stdin, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result.stdout
+
+    rbac = [doc for doc in render_chart(release="vmgen", namespace=namespace) if doc["kind"] in RBAC_KINDS]
+    if {doc["kind"] for doc in rbac} != RBAC_KINDS:
+        raise AssertionError(f"the chart rendered {[doc['kind'] for doc in rbac]}, not {sorted(RBAC_KINDS)}")
+    admin("apply", "-f", "-", stdin=yaml.safe_dump_all(rbac))
+    (account,) = [doc["metadata"]["name"] for doc in rbac if doc["kind"] == "ServiceAccount"]
+    token = admin("create", "token", account, "-n", namespace, "--duration=24h").strip()
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = account
+    out.touch(mode=0o600)
+    out.write_text(yaml.safe_dump(config))
+    return out
+
+
+if __name__ == "__main__":
+    print(f"[vmgen binaries] ready: {ensure_helm()}")

@@ -20,12 +20,11 @@ from typing import Any
 import pytest
 import yaml
 
-from vmgen_testbed.helm import render_chart
+from vmgen_testbed.helm import operator_kubeconfig as operator_kubeconfig_for
 from vmgen_testbed.operator_process import OperatorProcess
 from vmgen_testbed.paths import REPO_ROOT
 
 OPERATOR_NAMESPACE = "vmgen-system"
-RBAC_KINDS = frozenset({"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"})
 _namespaces = itertools.count(1)
 
 
@@ -41,25 +40,12 @@ def crd(control_plane: Any) -> None:
 @pytest.fixture(scope="session")
 def operator_kubeconfig(control_plane: Any, crd: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A kubeconfig for the chart's ServiceAccount, after applying the chart's RBAC (all namespaces)."""
-    rbac = [
-        doc
-        for doc in render_chart(release="vmgen", namespace=OPERATOR_NAMESPACE)
-        if doc["kind"] in RBAC_KINDS
-    ]
-    assert {doc["kind"] for doc in rbac} == RBAC_KINDS, f"the chart rendered {[d['kind'] for d in rbac]}"
-    control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac))
-    (account,) = [doc["metadata"]["name"] for doc in rbac if doc["kind"] == "ServiceAccount"]
-    token = control_plane.kubectl(
-        "create", "token", account, "-n", OPERATOR_NAMESPACE, "--duration=24h"
-    ).stdout.strip()
-    config = yaml.safe_load(control_plane.kubeconfig.read_text())
-    config["users"] = [{"name": account, "user": {"token": token}}]
-    for context in config["contexts"]:
-        context["context"]["user"] = account
-    path: Path = tmp_path_factory.mktemp("operator-kubeconfig") / "kubeconfig"
-    path.touch(mode=0o600)
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return operator_kubeconfig_for(
+        kubectl=control_plane.kubectl_path,
+        kubeconfig=control_plane.kubeconfig,
+        namespace=OPERATOR_NAMESPACE,
+        out=tmp_path_factory.mktemp("operator-kubeconfig") / "kubeconfig",
+    )
 
 
 @pytest.fixture(scope="session")
