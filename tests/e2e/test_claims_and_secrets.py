@@ -69,3 +69,19 @@ def test_no_secret_value_appears_in_logs_events_or_status(world: World, linux_vm
         for secret in secrets:
             assert secret not in text, f"a secret value leaked into the {where}"
     assert len(places["operator log"]) > 1000, "the operator log is suspiciously empty"
+
+
+def test_a_resource_deleted_mid_job_frees_the_vm_and_its_successor_does_not_deprovision_again(
+    world: World, linux_vm: Any
+) -> None:
+    vm = linux_vm()
+    slow_counting_waagent(vm, 2)
+    world.linux_job("deleted", vm, host_keys=list(vm.sandbox.host_keys))
+    world.wait_for("deleted", lambda b: deprovision_runs(vm) == 1, timeout=60, what="waagent started")
+
+    world.kubectl("delete", "vmgen", "deleted", "--wait=true", "--timeout=60s")
+    world.apply(world.linux_manifest("successor", vm, host_keys=list(vm.sandbox.host_keys)))
+
+    body = world.wait_ready("successor", timeout=90)
+    assert deprovision_runs(vm) == 1, "the successor must not deprovision the VM again"
+    assert condition(body, "Deprovisioned")["reason"] == "DeprovisionVerified"
