@@ -193,10 +193,10 @@ class Workflow:
         assert compute is not None, "only waits and failures are planned without an observation"
         match action:
             case planner.Deprovision():
-                found = await self._inspect_before_deprovision(spec, compute) if action.inspect else None
-                if found is not None:
+                look = await self._look(spec, compute) if action.inspect else None
+                if look is not None and (found := await self._judge_look(spec, look)) is not None:
                     return found
-                return await self._deprovision(spec, compute)
+                return await self._deprovision(spec, compute, look)
             case planner.VerifyDeprovision():
                 return await self._verify_deprovision(spec, compute)
             case planner.BeginDeallocate():
@@ -262,17 +262,21 @@ class Workflow:
         await self._save(status)
         await self._release_claim(spec)
 
-    async def _inspect_before_deprovision(self, spec: Spec, compute: ports.Compute) -> float | None:
-        """Re-check the precondition on a fresh read of the guest: None when nothing says it was
-        deprovisioned (go ahead), else the delay of the pass that recorded what was found instead."""
+    async def _look(self, spec: Spec, compute: ports.Compute) -> model.ScriptOutput | None:
+        """The evidence script through Run Command before the first SSH run; None when Run Command is
+        refused (policy, extension): the look is a safeguard, and SSH still works without it."""
         assert spec.ssh is not None
         try:
-            output = await compute.run_shell_script(spec.vm, guest.evidence_script(spec.ssh.username))
-        except errors.PermanentError as exc:  # Run Command refused (policy, extension): SSH still works
+            return await compute.run_shell_script(spec.vm, guest.evidence_script(spec.ssh.username))
+        except errors.PermanentError as exc:
             self._events.warning(
                 exc.reason, f"Could not look at the guest through Run Command first ({exc.message})."
             )
             return None
+
+    async def _judge_look(self, spec: Spec, output: model.ScriptOutput) -> float | None:
+        """Re-check the precondition on that fresh read of the guest: None when nothing says it was
+        deprovisioned (go ahead), else the delay of the pass that recorded what was found instead."""
         evidence = guest.parse_evidence(output.stdout)
         seen = evidence.describe() if evidence else "no usable report"
         match guest.look_before_first_run(evidence, delete_user=spec.delete_user):
@@ -302,14 +306,16 @@ class Workflow:
                 return VERIFY_AGAIN_SECONDS
         return None
 
-    async def _deprovision(self, spec: Spec, compute: ports.Compute) -> float:
+    async def _deprovision(
+        self, spec: Spec, compute: ports.Compute, look: model.ScriptOutput | None
+    ) -> float:
         assert spec.ssh is not None
         target = model.SshTarget(
             host=spec.ssh.host,
             port=spec.ssh.port,
             username=spec.ssh.username,
             private_key=await self._private_key(spec),
-            host_keys=spec.ssh.host_keys or await self._read_host_keys(spec, compute),
+            host_keys=spec.ssh.host_keys or await self._read_host_keys(spec, compute, look),
         )
         command = "waagent -deprovision+user" if spec.delete_user else "waagent -deprovision"
         step = self.status.step(StepName.DEPROVISION)
@@ -553,8 +559,12 @@ class Workflow:
             )
         return key
 
-    async def _read_host_keys(self, spec: Spec, compute: ports.Compute) -> tuple[str, ...]:
-        output = await compute.run_shell_script(spec.vm, guest.HOST_KEYS_SCRIPT)
+    async def _read_host_keys(
+        self, spec: Spec, compute: ports.Compute, look: model.ScriptOutput | None
+    ) -> tuple[str, ...]:
+        """From the look's output when there was one (no second Run Command), else a fresh read."""
+        assert spec.ssh is not None
+        output = look or await compute.run_shell_script(spec.vm, guest.evidence_script(spec.ssh.username))
         keys = guest.parse_host_keys(output.stdout)
         if not keys:
             raise errors.HostKeysUnavailable(

@@ -17,7 +17,9 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import threading
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,18 @@ def up(state_dir: Path, *, linux_vms: int) -> None:
         stop.wait()
         _say("stopping the testbed")
     _say("testbed stopped")
+
+
+def wait_until_up(testbed_json: Path, process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """Wait for a `python -m vmgen_testbed up` process to write its testbed.json (written only once
+    everything is ready); fail at once if the process exits first."""
+    deadline = time.monotonic() + timeout
+    while not testbed_json.exists():
+        if process.poll() is not None:
+            raise RuntimeError(f"the testbed exited with status {process.returncode} before it was ready")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the testbed did not write {testbed_json} within {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 def _write_atomically(path: Path, document: dict[str, Any]) -> None:

@@ -27,20 +27,25 @@ def arm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArmSimulator]:
         yield simulator
 
 
+def default_credential(arm: ArmSimulator) -> ClientSecretCredential:
+    """The simulator's default service principal, signed in through its fake Entra authority."""
+    return ClientSecretCredential(
+        arm.tenant_id,
+        arm.client_id,
+        arm.client_secret,
+        authority=arm.authority,
+        disable_instance_discovery=True,
+        connection_verify=arm.ca_bundle,
+    )
+
+
 @pytest.fixture
 async def compute_client(arm: ArmSimulator) -> AsyncIterator[ComputeClientFactory]:
     """`compute_client(subscription_id, **client_kwargs)` -> an open ComputeManagementClient."""
     opened: list[Any] = []
 
     def make(subscription_id: str, **client_kwargs: Any) -> ComputeManagementClient:
-        credential = ClientSecretCredential(
-            arm.tenant_id,
-            arm.client_id,
-            arm.client_secret,
-            authority=arm.authority,
-            disable_instance_discovery=True,
-            connection_verify=arm.ca_bundle,
-        )
+        credential = default_credential(arm)
         client_kwargs.setdefault("polling_interval", 0.05)
         client = ComputeManagementClient(
             credential,

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from vmgen_testbed.__main__ import wait_until_up
 from vmgen_testbed.binaries import ensure_binaries
 from vmgen_testbed.helm import operator_kubeconfig
 from vmgen_testbed.operator_process import OperatorProcess
@@ -35,16 +36,6 @@ NAME = "web-golden"
 
 def log(message: str) -> None:
     print(f"[demo] {message}", flush=True)
-
-
-def wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if process.poll() is not None:
-            raise SystemExit(f"the testbed exited with status {process.returncode} before it was ready")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the testbed was not ready within {timeout:.0f}s")
-        time.sleep(0.1)
 
 
 def guest_inventory(rootfs: Path, username: str) -> dict[str, bool]:
@@ -100,7 +91,11 @@ def main() -> int:
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_for_file(state / "testbed.json", testbed_proc, timeout=300)
+            try:
+                wait_until_up(state / "testbed.json", testbed_proc, timeout=300)
+            except (RuntimeError, TimeoutError) as exc:
+                tail = (state / "testbed.log").read_text(errors="replace")[-3000:]
+                raise SystemExit(f"{exc}; the end of its log:\n{tail}") from None
             testbed = json.loads((state / "testbed.json").read_text())
             vm = testbed["vms"][0]
             log(

@@ -392,9 +392,7 @@ class _Pki:
         )
         _write_pem(pki.ca_cert, ca.public_bytes(serialization.Encoding.PEM))
 
-        def leaf(
-            subject: x509.Name, usage: x509.ObjectIdentifier, cert: Path, key: Path
-        ) -> x509.CertificateBuilder:
+        def leaf(subject: x509.Name, usage: x509.ObjectIdentifier, key: Path) -> x509.CertificateBuilder:
             leaf_key = ec.generate_private_key(ec.SECP256R1())
             _write_key(key, leaf_key)
             builder = (
@@ -411,7 +409,6 @@ class _Pki:
         serving = leaf(
             x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
             ExtendedKeyUsageOID.SERVER_AUTH,
-            pki.serving_cert,
             pki.serving_key,
         ).add_extension(
             x509.SubjectAlternativeName(
@@ -435,7 +432,6 @@ class _Pki:
                 ]
             ),
             ExtendedKeyUsageOID.CLIENT_AUTH,
-            pki.admin_cert,
             pki.admin_key,
         )
         _write_pem(

@@ -102,16 +102,6 @@ class OperatorProcess:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def wait_for_log(self, needle: str, *, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if needle in self.logs():
-                return
-            if not self.running:
-                raise RuntimeError(f"the operator exited before logging {needle!r}:\n{self.logs()[-3000:]}")
-            time.sleep(0.05)
-        raise TimeoutError(f"the operator did not log {needle!r} within {timeout}s:\n{self.logs()[-3000:]}")
-
     def wait_ready(self, *, timeout: float = 60.0) -> float:
         """Wait until kopf's liveness endpoint answers (the operator has started); returns the seconds."""
         started = time.monotonic()

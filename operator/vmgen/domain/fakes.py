@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from vmgen.domain import errors, guest, model, ports
+from vmgen.domain import errors, model, ports
 
 
 @dataclass
@@ -70,6 +70,7 @@ class FakeGuest:
                 f"vmgen-evidence hostkeys={len(self.host_keys)}",
                 f"vmgen-evidence ovfenv={'present' if self.ovf_env_present else 'absent'}",
                 f"vmgen-evidence waagent={'running' if self.waagent_running else 'idle'}",
+                *(f"{key} root@vm" for key in self.host_keys),
             ]
         )
 
@@ -138,10 +139,6 @@ class FakeCompute:
 
     async def run_shell_script(self, vm: model.VmRef, script: str) -> model.ScriptOutput:
         found = self._call("run_shell_script", vm)
-        if script == guest.HOST_KEYS_SCRIPT:
-            return model.ScriptOutput(
-                stdout="\n".join(f"{k} root@vm" for k in found.guest.host_keys), stderr=""
-            )
         return model.ScriptOutput(stdout=found.guest.evidence_output(), stderr="")
 
 

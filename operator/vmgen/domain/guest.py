@@ -21,8 +21,6 @@ import re
 import shlex
 from dataclasses import dataclass
 
-HOST_KEYS_SCRIPT = "cat /etc/ssh/ssh_host_*_key.pub"
-
 _KEY_LINE = re.compile(
     r"^(?P<type>ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521)"
     r"\s+(?P<data>[A-Za-z0-9+/]+={0,2})(\s.*)?$"
@@ -43,7 +41,8 @@ _MARK = "vmgen-evidence"
 
 
 def evidence_script(username: str) -> str:
-    """A read-only probe of what `waagent -deprovision[+user]` removes, one `vmgen-evidence k=v` per line."""
+    """A read-only probe of what `waagent -deprovision[+user]` removes, one `vmgen-evidence k=v` per line,
+    followed by the guest's SSH host public keys: one Run Command answers both questions."""
     user = shlex.quote(username)
     return "\n".join(
         [
@@ -55,6 +54,7 @@ def evidence_script(username: str) -> str:
             "if for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < \"$f\" 2>/dev/null; echo; done "
             f"| grep -q 'waagent.*[-]deprovision'; then echo {_MARK} waagent=running; "
             f"else echo {_MARK} waagent=idle; fi",
+            "cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null || true",
         ]
     )
 

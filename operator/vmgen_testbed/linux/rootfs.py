@@ -55,6 +55,10 @@ mkdir -p /var/lib/dhcp /var/lib/waagent /var/log/azure
 """
 
 
+_TAR = ("tar", "--numeric-owner", "--xattrs", "--xattrs-include=*")
+"""Owners by number and extended attributes kept, so the rootfs unpacks as debootstrap made it."""
+
+
 def recipe_key(packages: tuple[str, ...] = PACKAGES, prep: str = TEMPLATE_PREP) -> str:
     recipe = {"suite": SUITE, "variant": VARIANT, "packages": sorted(packages), "prep": prep}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
@@ -108,10 +112,7 @@ def _build(tarball: Path, scratch: Path) -> None:
     partial = tarball.with_suffix(".partial")
     subprocess.run(
         [
-            "tar",
-            "--numeric-owner",
-            "--xattrs",
-            "--xattrs-include=*",
+            *_TAR,
             "-I",
             "zstd -T0 -3",
             "-C",
@@ -132,10 +133,7 @@ def extract(tarball: Path, destination: Path) -> None:
     destination.mkdir(parents=True)
     subprocess.run(
         [
-            "tar",
-            "--numeric-owner",
-            "--xattrs",
-            "--xattrs-include=*",
+            *_TAR,
             "-I",
             "zstd",
             "-C",

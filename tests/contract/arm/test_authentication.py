@@ -13,6 +13,7 @@ from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.compute.aio import ComputeManagementClient
 
 from vmgen_testbed.arm.server import ArmSimulator
+from vmgen_testbed.arm_fixtures import default_credential
 
 
 async def raw_get(
@@ -27,14 +28,7 @@ async def raw_get(
 
 
 async def token(arm: ArmSimulator) -> str:
-    async with ClientSecretCredential(
-        arm.tenant_id,
-        arm.client_id,
-        arm.client_secret,
-        authority=arm.authority,
-        disable_instance_discovery=True,
-        connection_verify=arm.ca_bundle,
-    ) as cred:
+    async with default_credential(arm) as cred:
         return (await cred.get_token("https://management.azure.com/.default")).token
 
 

@@ -8,22 +8,12 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from tests.contract.kube.processes import processes_mentioning
+from vmgen_testbed.__main__ import wait_until_up
 from vmgen_testbed.binaries import ensure_binaries
-
-
-def wait_for(path: Path, process: subprocess.Popen[bytes], log: Path, *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if process.poll() is not None:
-            raise AssertionError(f"testbed exited with {process.returncode}:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} not written within {timeout} s")
-        time.sleep(0.05)
 
 
 def test_up_describes_a_reachable_testbed_and_tears_it_down_on_sigterm(tmp_path: Path) -> None:
@@ -35,7 +25,10 @@ def test_up_describes_a_reachable_testbed_and_tears_it_down_on_sigterm(tmp_path:
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for(state / "testbed.json", process, log, timeout=300)
+        try:
+            wait_until_up(state / "testbed.json", process, timeout=300)
+        except (RuntimeError, TimeoutError) as exc:
+            raise AssertionError(f"{exc}:\n{log.read_text()}") from None
         testbed = json.loads((state / "testbed.json").read_text())
 
         assert set(testbed) == {"kubeconfig", "arm", "vms"}
