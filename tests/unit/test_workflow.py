@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from vmgen import workflow
-from vmgen.domain import errors, fakes, model, planner
+from tests.unit import fakes
+from vmgen.domain import errors, model, planner
 from vmgen.domain.reasons import Reason
 
 NAMESPACE = "images"

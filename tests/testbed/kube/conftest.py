@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.contract.kube.widgets import GROUP, PLURAL, WIDGET_CRD
+from tests.testbed.kube.widgets import GROUP, PLURAL, WIDGET_CRD
 from vmgen_testbed.kube import ControlPlane
 
 

@@ -1,4 +1,4 @@
-"""Small in-memory fakes of the ports, for unit tests of the workflow (they live beside the ports).
+"""Small in-memory fakes of vmgen's ports, for unit tests of the workflow (kept out of the shipped package).
 
 They model just enough behaviour to tell right from wrong: a VM with a power state that only the
 calls a real Azure would accept can change, a guest that can be deprovisioned once, a status writer

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract.kube.processes import processes_mentioning
+from tests.testbed.kube.processes import processes_mentioning
 from vmgen_testbed.kube import ControlPlane, ControlPlaneError
 
 

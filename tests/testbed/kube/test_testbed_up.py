@@ -11,7 +11,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from tests.contract.kube.processes import processes_mentioning
+from tests.testbed.kube.processes import processes_mentioning
 from vmgen_testbed.__main__ import wait_until_up
 from vmgen_testbed.binaries import ensure_binaries
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.contract.kube.widgets import IMMUTABLE_MESSAGE, RANGE_MESSAGE, widget_manifest
+from tests.testbed.kube.widgets import IMMUTABLE_MESSAGE, RANGE_MESSAGE, widget_manifest
 from vmgen_testbed.kube import ControlPlane
 
 pytestmark = pytest.mark.usefixtures("widget_crd")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 
-from tests.contract.kube.widgets import GROUP, PLURAL, VERSION, widget_manifest
+from tests.testbed.kube.widgets import GROUP, PLURAL, VERSION, widget_manifest
 from vmgen_testbed.kube import ControlPlane
 
 pytestmark = pytest.mark.usefixtures("widget_crd")
