@@ -1,4 +1,5 @@
-"""The kopf edge: wires VMGeneralization objects to `vmgen.workflow` and nothing more.
+"""The kopf edge: wires VMGeneralization objects to `vmgen.workflow` and nothing more (kopf is imported
+here only; the adapters are built by `vmgen.wiring`).
 
 One `@kopf.daemon` per unfinished VMGeneralization loops pass -> wait -> pass until the workflow says
 it is terminal. kopf starts a daemon for every matching object when the operator starts, so a
@@ -23,32 +24,18 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
-from vmgen import config, workflow
-from vmgen.adapters import azure, kube, ssh
-from vmgen.domain import errors, planner, retry
+from vmgen import config, wiring, workflow
+from vmgen.domain import api, errors, retry
 
 CANCELLATION_GRACE_SECONDS = 10.0
 """How long a stopping daemon may finish its pass before it is cancelled (a deprovision takes seconds)."""
 NOTICE_SECONDS = 1.0
 """How often a waiting daemon looks at its (watch-updated) body for a confirmation or spec change."""
 QUIET_LOGGERS = ("kubernetes", "urllib3", "azure", "msal", "asyncssh", "aiohttp.access")
-
-
-@dataclass(frozen=True)
-class Runtime:
-    ports: workflow.Ports
-    api: kube.KubeApi
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class KopfEvents:
@@ -70,37 +57,35 @@ def _unfinished(status: kopf.Status, **_: Any) -> bool:
 
 @kopf.on.login()
 def login(**_: Any) -> kopf.ConnectionInfo:
-    cfg = kube.load_configuration()
-    header = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization")
-    scheme, _space, token = (header or "").rpartition(" ")
+    c = wiring.kube_connection()
     return kopf.ConnectionInfo(
-        server=cfg.host,
-        ca_path=cfg.ssl_ca_cert,
-        insecure=not cfg.verify_ssl,
-        username=cfg.username or None,
-        password=cfg.password or None,
-        scheme=scheme or None,
-        token=token or None,
-        certificate_path=cfg.cert_file,
-        private_key_path=cfg.key_file,
+        server=c.server,
+        ca_path=c.ca_path,
+        insecure=c.insecure,
+        username=c.username,
+        password=c.password,
+        scheme=c.scheme,
+        token=c.token,
+        certificate_path=c.certificate_path,
+        private_key_path=c.private_key_path,
     )
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.persistence.finalizer = "vmgen.io/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="vmgen.io")
+    settings.persistence.finalizer = api.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="vmgen.io", key="last-handled-configuration"
+        prefix=api.KOPF_PREFIX, key=api.LAST_HANDLED_KEY
     )
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
 
 
 @kopf.daemon(
-    kube.GROUP,
-    kube.VERSION,
-    kube.PLURAL,
+    api.GROUP,
+    api.VERSION,
+    api.PLURAL,
     id="workflow",
     when=_unfinished,
     cancellation_backoff=CANCELLATION_GRACE_SECONDS,
@@ -116,11 +101,11 @@ async def drive(
     **_: Any,
 ) -> None:
     assert namespace is not None, "VMGeneralization is namespaced"
-    runtime: Runtime = memo["runtime"]
+    runtime: wiring.Runtime = memo["runtime"]
     flow = workflow.Workflow(
         ports=runtime.ports,
         stored=body.get("status"),
-        writer=kube.StatusWriter(runtime.api, namespace=namespace, name=name),
+        writer=runtime.status_writer(namespace=namespace, name=name),
         events=KopfEvents(body),
     )
     try:
@@ -179,7 +164,7 @@ def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
 
 def _noticeable(body: kopf.Body) -> tuple[object, object]:
     """What a person changes to make the workflow look again at once: the confirm annotation, the spec."""
-    return body.metadata.annotations.get(planner.CONFIRM_ANNOTATION), body.metadata.get("generation")
+    return body.metadata.annotations.get(api.CONFIRM_ANNOTATION), body.metadata.get("generation")
 
 
 async def _pause(
@@ -203,27 +188,9 @@ def configure_logging(*, verbose: bool) -> None:
 
 
 def run(settings: config.Config) -> None:
-    """Build the adapters from `settings` and run kopf until SIGTERM/SIGINT."""
+    """Build the runtime (wiring.py) and run kopf until SIGTERM/SIGINT."""
     configure_logging(verbose=settings.verbose)
-    api = kube.KubeApi(kube.load_configuration())
-    runtime = Runtime(
-        ports=workflow.Ports(
-            compute=azure.ComputeFactory(
-                azure.AzureSettings(
-                    arm_endpoint=settings.arm_endpoint,
-                    credential_scope=settings.credential_scope,
-                    authority=settings.authority,
-                    ca_bundle=settings.ca_bundle,
-                    poll_interval=settings.poll_interval,
-                )
-            ),
-            deprovisioner=ssh.SshDeprovisioner(),
-            secrets=kube.SecretReader(api),
-            locks=kube.LeaseLocks(api, settings.operator_namespace),
-            clock=SystemClock(),
-        ),
-        api=api,
-    )
+    runtime = wiring.build(settings)
     logging.getLogger("vmgen").info(
         "vmgen starting: ARM %s, namespaces %s, leases in %s, poll every %gs (pid %d)",
         settings.arm_endpoint,
@@ -243,4 +210,4 @@ def run(settings: config.Config) -> None:
             )
         )
     finally:
-        api.close()
+        runtime.close()

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from vmgen.domain import errors, model, ports
+from vmgen.domain import errors, model, ports, secrets
 
 
 @dataclass
@@ -188,6 +188,12 @@ class FakeSecrets:
     def __init__(self, secrets: Mapping[tuple[str, str], Mapping[str, bytes]] | None = None) -> None:
         self.secrets = dict(secrets or {})
         self.reads: list[tuple[str, str]] = []
+
+    async def ssh_private_key(self, namespace: str, name: str) -> bytes:
+        return secrets.ssh_private_key(await self.read(namespace, name), namespace=namespace, name=name)
+
+    async def azure_credentials(self, namespace: str, name: str) -> ports.AzureCredentials:
+        return secrets.azure_credentials(await self.read(namespace, name), namespace=namespace, name=name)
 
     async def read(self, namespace: str, name: str) -> Mapping[str, bytes]:
         self.reads.append((namespace, name))

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from vmgen import workflow
 from tests.unit import fakes
-from vmgen.domain import errors, model, planner
+from vmgen import workflow
+from vmgen.domain import deprovision, errors, model, planner
 from vmgen.domain.reasons import Reason
 
 NAMESPACE = "images"
@@ -236,7 +236,7 @@ class TestPersistence:
 
         delay = await world.step()
 
-        assert delay == workflow.VERIFY_AGAIN_SECONDS
+        assert delay == deprovision.VERIFY_AGAIN_SECONDS
         assert world.step_state("deprovision") == "Running"
         assert world.condition("Ready")["reason"] == Reason.DEPROVISION_IN_PROGRESS
         world.vm.guest.waagent_running = False
@@ -370,7 +370,7 @@ class TestUncertainty:
         world.azure.faults.add("run_shell_script", *(errors.AzureUnavailable("502") for _ in range(10)))
         world.restart()
 
-        delays = [await world.step() for _ in range(workflow.VERIFY_RETRIES + 1)]
+        delays = [await world.step() for _ in range(deprovision.VERIFY_RETRIES + 1)]
 
         assert delays == [1.0, 2.0, 4.0, planner.CONFIRMATION_RECHECK_SECONDS]
         assert world.step_state("deprovision") == "Unknown"
@@ -425,7 +425,7 @@ class TestLookBeforeDeprovision:
         await until(world, lambda: world.step_state("validate") == "Succeeded")
         delay = await world.step()
 
-        assert delay == workflow.VERIFY_AGAIN_SECONDS
+        assert delay == deprovision.VERIFY_AGAIN_SECONDS
         assert world.condition("Ready")["reason"] == Reason.DEPROVISION_IN_PROGRESS
         assert world.step_state("deprovision") == "Running", (
             "from here the verify path and its deadline apply"
@@ -552,7 +552,7 @@ class TestRetries:
 
         assert world.status["phase"] == "Failed"
         assert world.condition("Ready")["reason"] == Reason.DEPROVISION_FAILED
-        assert world.status["steps"]["deprovision"]["attempts"] == workflow.MAX_DEPROVISION_ATTEMPTS
+        assert world.status["steps"]["deprovision"]["attempts"] == deprovision.MAX_DEPROVISION_ATTEMPTS
         assert "started 5 times" in world.condition("Ready")["message"]
         assert world.vm.guest.deprovision_runs == 0
         assert sum(delays) >= 1 + 2 + 4 + 8, "each verified retry must back off"

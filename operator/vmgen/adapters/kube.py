@@ -33,15 +33,15 @@ import kubernetes.config
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from vmgen.domain import errors, model
+from vmgen.domain import api, errors, model, ports, secrets
 
-GROUP = "vmgen.io"
-VERSION = "v1alpha1"
-PLURAL = "vmgeneralizations"
+GROUP = api.GROUP
+VERSION = api.VERSION
+PLURAL = api.PLURAL
 REQUEST_TIMEOUT = (5, 30)
 """Seconds to connect and to read for every Kubernetes API call the operator makes itself."""
-LEASE_PREFIX = "vmgen-"
-VM_ID_ANNOTATION = "vmgen.io/vm-id"
+LEASE_PREFIX = api.LEASE_PREFIX
+VM_ID_ANNOTATION = api.VM_ID_ANNOTATION
 _FINISHED = ("Succeeded", "Failed")
 
 T = TypeVar("T")
@@ -105,6 +105,12 @@ class SecretReader:
 
     def __init__(self, api: KubeApi) -> None:
         self._api = api
+
+    async def ssh_private_key(self, namespace: str, name: str) -> bytes:
+        return secrets.ssh_private_key(await self.read(namespace, name), namespace=namespace, name=name)
+
+    async def azure_credentials(self, namespace: str, name: str) -> ports.AzureCredentials:
+        return secrets.azure_credentials(await self.read(namespace, name), namespace=namespace, name=name)
 
     async def read(self, namespace: str, name: str) -> Mapping[str, bytes]:
         try:

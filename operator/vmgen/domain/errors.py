@@ -158,6 +158,7 @@ AZURE_CODES: dict[str, type[VmgenError]] = {
     "VMAgentStatusCommunicationError": AzureUnavailable,  # Run Command: the agent may still be starting
     # give up
     "OperationNotAllowed": AzureOperationNotAllowed,
+    "ScopeLocked": AzureOperationNotAllowed,  # a ReadOnly lock; a person must remove it
     "ResourceNotFound": VmNotFound,
     "NotFound": VmNotFound,
     "ResourceGroupNotFound": VmNotFound,

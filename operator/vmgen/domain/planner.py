@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from vmgen.domain import model
+from vmgen.domain import api, model
 from vmgen.domain.reasons import Reason
 from vmgen.domain.spec import Spec
 from vmgen.domain.status import Phase, Status, StepName, StepState
@@ -36,7 +36,7 @@ TRANSITION_RECHECK_SECONDS = 5.0
 CONFIRMATION_RECHECK_SECONDS = 60.0
 """An annotation change also wakes the resource at once; this is only the fallback cadence."""
 
-CONFIRM_ANNOTATION = "vmgen.io/confirm-deprovisioned"
+CONFIRM_ANNOTATION = api.CONFIRM_ANNOTATION
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The ports the workflow drives. Adapters implement them; unit tests use small fakes.
+"""The ports the workflow and the steps drive. Adapters implement them; unit tests use small fakes
+(tests/unit/fakes.py, outside the shipped package).
 
 Every method raises only errors from `vmgen.domain.errors` (adapters translate SDK exceptions
 through the classification table there), so the workflow never sees an SDK type.
@@ -63,8 +64,14 @@ class Deprovisioner(Protocol):
 
 
 class SecretReader(Protocol):
-    async def read(self, namespace: str, name: str) -> Mapping[str, bytes]:
-        """Decoded data of a Secret; raises SecretNotFound."""
+    """Secrets in the resource's own namespace, as the typed values vmgen needs (`domain/secrets.py`
+    turns their data into these and words the errors). Raise SecretNotFound / SecretKeyMissing."""
+
+    async def ssh_private_key(self, namespace: str, name: str) -> bytes:
+        """`ssh-privatekey` of a kubernetes.io/ssh-auth Secret."""
+
+    async def azure_credentials(self, namespace: str, name: str) -> AzureCredentials:
+        """AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET of a service principal's Secret."""
 
 
 class VmLocks(Protocol):

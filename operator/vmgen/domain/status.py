@@ -1,201 +1,58 @@
-"""`status` of a VMGeneralization: the workflow's single source of truth, as frozen values.
+"""`status` of a VMGeneralization: the workflow's single source of truth, and every way it changes.
 
 kopf forgets per-handler progress between handling cycles (kopf issue 819), and an operator can be
 SIGKILLed between any two lines; so everything the workflow must remember lives here and is written
-to the status subresource before and after each irreversible action. `Status.from_body()` reads what
-the API server holds; `merge_patch(stored, status.to_body())` produces a JSON merge patch (RFC 7386) holding
-only what changed, with `null` for fields that must disappear (a plain dict of the new state would
-leave a stale `continuationToken` behind, because merge patches merge nested objects).
+to the status subresource before and after each irreversible action: checkpoints, attempts, the
+deallocate operation's continuation token, and the counters that steer decisions (`retries`: transient
+failures in a row; `unstartedRuns`: deprovision runs that Run Command proved never started), so that a
+restarted operator keeps its bounds instead of starting them over.
+
+Transitions are pure methods on the frozen `Status` (after kopf's `HandlerState.with_outcome`): the
+workflow and the steps only call them, so the shape of a "begun", "finished" or "failed" status is
+decided here once. `Status.from_body()` reads what the API server holds; `merge_patch(stored,
+status.to_body())` produces a JSON merge patch (RFC 7386) holding only what changed, with `null` for
+fields that must disappear (a plain dict of the new state would leave a stale `continuationToken`
+behind, because merge patches merge nested objects).
 
 The shape is fixed by the CRD (unknown fields are pruned): phase, observedGeneration,
-vm{id,osType,powerState,osState}, steps{<step>{state,startedAt,finishedAt,attempts,message,
-continuationToken}}, conditions[], startedAt, completedAt. Timestamps are RFC 3339 UTC with "Z",
-to the second. Conditions follow Kubernetes: `lastTransitionTime` moves only when `status` flips.
+vm{id,osType,powerState,osState}, steps{<step>{state,startedAt,finishedAt,attempts,retries,
+unstartedRuns,message,continuationToken}}, conditions[], startedAt, completedAt.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from vmgen.domain.reasons import ConditionType
+from vmgen.domain.conditions import Condition, ConditionStatus, format_time, parse_time
+from vmgen.domain.phases import STEP_ORDER, Phase, Step, StepName, StepState, VmInfo
+from vmgen.domain.reasons import ConditionType, Reason
 
-
-class Phase(enum.StrEnum):
-    PENDING = "Pending"
-    VALIDATING = "Validating"
-    DEPROVISIONING = "Deprovisioning"
-    SHUTTING_DOWN = "ShuttingDown"
-    GENERALIZING = "Generalizing"
-    CAPTURING = "Capturing"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (Phase.SUCCEEDED, Phase.FAILED)
-
-
-class StepName(enum.StrEnum):
-    VALIDATE = "validate"
-    DEPROVISION = "deprovision"
-    SHUTDOWN = "shutdown"
-    GENERALIZE = "generalize"
-    CAPTURE = "capture"
-
-    @property
-    def phase(self) -> Phase:
-        return _STEP_PHASES[self]
-
-
-_STEP_PHASES = {
-    StepName.VALIDATE: Phase.VALIDATING,
-    StepName.DEPROVISION: Phase.DEPROVISIONING,
-    StepName.SHUTDOWN: Phase.SHUTTING_DOWN,
-    StepName.GENERALIZE: Phase.GENERALIZING,
-    StepName.CAPTURE: Phase.CAPTURING,
-}
-
-STEP_ORDER: tuple[StepName, ...] = (
-    StepName.VALIDATE,
-    StepName.DEPROVISION,
-    StepName.SHUTDOWN,
-    StepName.GENERALIZE,
-)
-"""The steps this release runs, in order (capture comes with a later issue)."""
-
-
-class StepState(enum.StrEnum):
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    SKIPPED = "Skipped"
-    UNKNOWN = "Unknown"
-
-    @property
-    def done(self) -> bool:
-        return self in (StepState.SUCCEEDED, StepState.SKIPPED)
-
-
-def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+__all__ = [
+    "STEP_ORDER",
+    "Condition",
+    "ConditionStatus",
+    "Phase",
+    "Stamp",
+    "Status",
+    "Step",
+    "StepName",
+    "StepState",
+    "VmInfo",
+    "format_time",
+    "merge_patch",
+    "parse_time",
+]
 
 
 @dataclass(frozen=True)
-class Step:
-    state: StepState = StepState.PENDING
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    attempts: int = 0
-    message: str = ""
-    continuation_token: str | None = None
+class Stamp:
+    """When a transition happens and which generation of the spec it acted on."""
 
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> Step:
-        states = {s.value: s for s in StepState}
-        attempts = body.get("attempts")
-        token = body.get("continuationToken")
-        return cls(
-            state=states.get(str(body.get("state")), StepState.PENDING),
-            started_at=parse_time(body.get("startedAt")),
-            finished_at=parse_time(body.get("finishedAt")),
-            attempts=attempts if isinstance(attempts, int) else 0,
-            message=str(body.get("message") or ""),
-            continuation_token=token if isinstance(token, str) and token else None,
-        )
-
-    def to_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"state": self.state.value, "attempts": self.attempts}
-        if self.started_at:
-            body["startedAt"] = format_time(self.started_at)
-        if self.finished_at:
-            body["finishedAt"] = format_time(self.finished_at)
-        if self.message:
-            body["message"] = self.message
-        if self.continuation_token:
-            body["continuationToken"] = self.continuation_token
-        return body
-
-
-class ConditionStatus(enum.StrEnum):
-    TRUE = "True"
-    FALSE = "False"
-    UNKNOWN = "Unknown"
-
-
-@dataclass(frozen=True)
-class Condition:
-    type: str
-    status: ConditionStatus
-    reason: str
-    message: str
-    observed_generation: int | None
-    last_transition_time: datetime | None
-
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> Condition:
-        generation = body.get("observedGeneration")
-        statuses = {s.value: s for s in ConditionStatus}
-        return cls(
-            type=str(body.get("type", "")),
-            status=statuses.get(str(body.get("status")), ConditionStatus.UNKNOWN),
-            reason=str(body.get("reason") or ""),
-            message=str(body.get("message") or ""),
-            observed_generation=generation if isinstance(generation, int) else None,
-            last_transition_time=parse_time(body.get("lastTransitionTime")),
-        )
-
-    def to_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": self.type,
-            "status": self.status.value,
-            "reason": self.reason,
-            "message": self.message,
-        }
-        if self.observed_generation is not None:
-            body["observedGeneration"] = self.observed_generation
-        if self.last_transition_time is not None:
-            body["lastTransitionTime"] = format_time(self.last_transition_time)
-        return body
-
-
-@dataclass(frozen=True)
-class VmInfo:
-    id: str = ""
-    os_type: str = ""
-    power_state: str = ""
-    os_state: str = ""
-
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> VmInfo:
-        return cls(
-            id=str(body.get("id") or ""),
-            os_type=str(body.get("osType") or ""),
-            power_state=str(body.get("powerState") or ""),
-            os_state=str(body.get("osState") or ""),
-        )
-
-    def to_body(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "osType": self.os_type,
-            "powerState": self.power_state,
-            "osState": self.os_state,
-        }
+    now: datetime
+    generation: int | None
 
 
 @dataclass(frozen=True)
@@ -247,6 +104,8 @@ class Status:
             body["completedAt"] = format_time(self.completed_at)
         return body
 
+    # -- reading ------------------------------------------------------------------------------------
+
     def step(self, name: StepName) -> Step:
         return self.steps.get(name, Step())
 
@@ -255,11 +114,13 @@ class Status:
         """The first step that has not succeeded or been skipped; None when all are done."""
         return next((name for name in STEP_ORDER if not self.step(name).state.done), None)
 
-    def with_step(self, name: StepName, **changes: Any) -> Status:
-        return replace(self, steps={**self.steps, name: replace(self.step(name), **changes)})
-
     def condition(self, kind: ConditionType) -> Condition | None:
         return next((c for c in self.conditions if c.type == kind.value), None)
+
+    # -- building blocks ----------------------------------------------------------------------------
+
+    def with_step(self, name: StepName, **changes: Any) -> Status:
+        return replace(self, steps={**self.steps, name: replace(self.step(name), **changes)})
 
     def with_condition(
         self,
@@ -285,6 +146,161 @@ class Status:
         if old is None:
             return replace(self, conditions=(*self.conditions, new))
         return replace(self, conditions=tuple(new if c.type == kind.value else c for c in self.conditions))
+
+    def _set(
+        self, kind: ConditionType, value: ConditionStatus, reason: str, message: str, at: Stamp
+    ) -> Status:
+        return self.with_condition(
+            kind, value, reason=reason, message=message, generation=at.generation, now=at.now
+        )
+
+    def _ready(self, value: ConditionStatus, reason: str, message: str, at: Stamp) -> Status:
+        return self._set(ConditionType.READY, value, reason, message, at)
+
+    def _resolved(self, reason: str, message: str, at: Stamp) -> Status:
+        """DeprovisionOutcomeUnknown back to False, if it was ever raised."""
+        if self.condition(ConditionType.DEPROVISION_OUTCOME_UNKNOWN) is None:
+            return self
+        return self._set(
+            ConditionType.DEPROVISION_OUTCOME_UNKNOWN, ConditionStatus.FALSE, reason, message, at
+        )
+
+    # -- transitions --------------------------------------------------------------------------------
+
+    def begin(self, name: StepName, *, message: str, at: Stamp) -> Status:
+        """Intent, written before the step acts: Running, one more attempt, no token yet."""
+        step = self.step(name)
+        status = self.with_step(
+            name,
+            state=StepState.RUNNING,
+            started_at=step.started_at or at.now,
+            finished_at=None,
+            attempts=step.attempts + 1,
+            message=message,
+            continuation_token=None,
+        )
+        if name.condition is not None:
+            status = status._set(name.condition, ConditionStatus.FALSE, name.phase.value, message, at)
+        status = replace(status, phase=name.phase)
+        return status._ready(ConditionStatus.FALSE, name.phase.value, message, at)
+
+    def with_token(self, name: StepName, token: str | None, *, message: str | None = None) -> Status:
+        """Azure accepted a long-running operation (token), or it is to be forgotten (None)."""
+        changes: dict[str, Any] = {"continuation_token": token}
+        if message is not None:
+            changes["message"] = message
+        return self.with_step(name, **changes)
+
+    def finish(self, name: StepName, *, reason: Reason | None, message: str, at: Stamp) -> Status:
+        """The checkpoint: Succeeded, its condition True, and the phase of the step that follows."""
+        step = self.step(name)
+        status = self.with_step(
+            name,
+            state=StepState.SUCCEEDED,
+            started_at=step.started_at or at.now,
+            finished_at=at.now,
+            message=message,
+            continuation_token=None,
+            retries=0,
+        )
+        if name.condition is not None and reason is not None:
+            status = status._set(name.condition, ConditionStatus.TRUE, reason, message, at)
+        if reason is not None and name is StepName.DEPROVISION:
+            status = status._resolved(reason, message, at)
+        following = status.current_step
+        phase = following.phase if following else status.phase
+        text = f"{message} Next: {phase.value}." if following else message
+        return replace(status, phase=phase)._ready(ConditionStatus.FALSE, phase.value, text, at)
+
+    def in_progress(self, name: StepName, *, reason: Reason, message: str, at: Stamp) -> Status:
+        """The guest is doing the step already (seen, not started by this pass): Running, no attempt."""
+        step = self.step(name)
+        status = self.with_step(
+            name, state=StepState.RUNNING, started_at=step.started_at or at.now, message=message, retries=0
+        )
+        status = replace(status._resolved(reason, message, at), phase=name.phase)
+        return status._ready(ConditionStatus.FALSE, reason, message, at)
+
+    def not_started(self, name: StepName, *, reason: Reason, message: str, at: Stamp) -> Status:
+        """Proven never started after a dropped run: Pending again, and counted (the bound survives)."""
+        step = self.step(name)
+        status = self.with_step(
+            name, state=StepState.PENDING, message=message, retries=0, unstarted_runs=step.unstarted_runs + 1
+        )
+        return status._resolved(reason, message, at)
+
+    def not_run(self, name: StepName, *, message: str) -> Status:
+        """A transient error before the step touched anything: it may simply start again."""
+        return self.with_step(name, state=StepState.PENDING, message=message)
+
+    def unknown(self, name: StepName, *, message: str, at: Stamp) -> Status:
+        """Nobody can tell whether the step's irreversible action finished: ask a person."""
+        why = Reason.DEPROVISION_OUTCOME_UNKNOWN
+        status = self.with_step(name, state=StepState.UNKNOWN, message=message, retries=0)
+        status = status._set(
+            ConditionType.DEPROVISION_OUTCOME_UNKNOWN, ConditionStatus.TRUE, why, message, at
+        )
+        if name.condition is not None:
+            status = status._set(name.condition, ConditionStatus.UNKNOWN, why, message, at)
+        return replace(status, phase=name.phase)._ready(ConditionStatus.FALSE, why, message, at)
+
+    def waiting(self, phase: Phase, *, reason: Reason, message: str, at: Stamp) -> Status:
+        """Nothing is wrong; the operator looks again later."""
+        status = self
+        name = self.current_step
+        if name is not None and self.step(name).retries:
+            status = self.with_step(name, retries=0)
+        return replace(status, phase=phase)._ready(ConditionStatus.FALSE, reason, message, at)
+
+    def retrying(self, reason: str, message: str, *, at: Stamp) -> Status:
+        """A transient error: counted on the current step (the backoff and retry bounds read it)."""
+        name = self.current_step or StepName.VALIDATE
+        status = self.with_step(name, message=message, retries=self.step(name).retries + 1)
+        if self.phase is Phase.PENDING and name is StepName.VALIDATE:
+            status = replace(status, phase=Phase.VALIDATING)
+        return status._ready(ConditionStatus.FALSE, reason, message, at)
+
+    def fail(self, reason: str, message: str, *, at: Stamp) -> Status:
+        """Terminal: the current step Failed, its condition False, Ready False with the reason."""
+        name = self.current_step or StepName.VALIDATE
+        step = self.step(name)
+        status = self.with_step(
+            name,
+            state=StepState.FAILED,
+            started_at=step.started_at or at.now,
+            finished_at=at.now,
+            attempts=max(step.attempts, 1),
+            message=message,
+        )
+        if name.condition is not None:
+            status = status._set(name.condition, ConditionStatus.FALSE, reason, message, at)
+        status = replace(status, phase=Phase.FAILED, completed_at=at.now)
+        return status._ready(ConditionStatus.FALSE, reason, message, at)
+
+    def adopt(self, message: str, *, at: Stamp) -> Status:
+        """Azure reports the VM generalized already: every remaining step is skipped, and it succeeds."""
+        reason = Reason.ADOPTED_GENERALIZED_VM
+        status = self
+        for name in STEP_ORDER:
+            step = status.step(name)
+            if step.state.done:
+                continue
+            status = status.with_step(
+                name,
+                state=StepState.SUCCEEDED if name is StepName.VALIDATE else StepState.SKIPPED,
+                started_at=step.started_at or at.now,
+                finished_at=at.now,
+                message=message,
+                continuation_token=None,
+            )
+            if name.condition is not None:
+                status = status._set(name.condition, ConditionStatus.TRUE, reason, message, at)
+        status = replace(status, phase=Phase.SUCCEEDED, completed_at=at.now)
+        return status._ready(ConditionStatus.TRUE, reason, message, at)
+
+    def succeed(self, message: str, *, at: Stamp) -> Status:
+        status = replace(self, phase=Phase.SUCCEEDED, completed_at=at.now)
+        return status._ready(ConditionStatus.TRUE, Reason.SUCCEEDED, message, at)
 
 
 def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

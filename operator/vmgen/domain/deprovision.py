@@ -1,0 +1,159 @@
+"""Pure decisions of the Linux deprovision step, made on what Run Command showed of the guest.
+
+The step's I/O (steps/prepare_linux.py) reads the guest through Run Command and asks these functions what
+the evidence means; every rule lives here, table-tested: the look before the first SSH run, the verdict
+after an interrupted run (done, still running within its deadline, proven not started and how often,
+partly done), how many transient inspection failures are retried before the outcome is declared unknown,
+and the bound on runs that never got going. The counters those bounds read (`Step.retries`,
+`Step.unstarted_runs`) are persisted in status, so a restarted operator keeps them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from vmgen.domain import api, guest, retry
+from vmgen.domain.phases import Step
+from vmgen.domain.reasons import Reason
+
+VERIFY_AGAIN_SECONDS = 5.0
+"""How soon to look again while waagent is still deprovisioning (it takes seconds to a minute)."""
+VERIFY_RETRIES = 3
+"""Transient Run Command failures retried (with backoff) before the outcome is declared unknown."""
+MAX_DEPROVISION_ATTEMPTS = 5
+"""Dropped SSH runs of deprovision that Run Command proved never started, before the resource gives up."""
+
+
+@dataclass(frozen=True)
+class Proceed:
+    """Nothing says the guest was deprovisioned: run waagent over SSH."""
+
+
+@dataclass(frozen=True)
+class Verified:
+    """Every effect of deprovision is there: checkpoint it without running waagent (again)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class StillRunning:
+    """waagent is deprovisioning right now: watch it (Running), look again after `delay`."""
+
+    message: str
+    delay: float
+
+
+@dataclass(frozen=True)
+class NotStarted:
+    """A dropped run never got going: the step may run again after `delay` (one more unstarted run)."""
+
+    message: str
+    delay: float
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Only a person can tell: say `why` and wait for the confirm annotation."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class RetryInspection:
+    """A transient Run Command failure below the bound: retry with backoff (the error is re-raised)."""
+
+
+Look = Proceed | Verified | StillRunning
+Verdict = Verified | StillRunning | NotStarted | GiveUp | Unknown
+
+
+def _seen(evidence: guest.Evidence | None) -> str:
+    return evidence.describe() if evidence else "no usable report"
+
+
+def after_look(evidence: guest.Evidence | None, *, delete_user: bool) -> Look:
+    """The look before the first run (a guest vmgen has not deprovisioned yet, presumed intact)."""
+    seen = _seen(evidence)
+    match guest.look_before_first_run(evidence, delete_user=delete_user):
+        case guest.Verdict.DONE:
+            return Verified(
+                f"The guest is deprovisioned already (seen via Run Command: {seen}); not running it again."
+            )
+        case guest.Verdict.IN_PROGRESS:
+            return StillRunning(
+                f"waagent is deprovisioning the guest already (seen via Run Command: {seen}).",
+                VERIFY_AGAIN_SECONDS,
+            )
+    return Proceed()
+
+
+def after_verify(
+    evidence: guest.Evidence | None,
+    *,
+    step: Step,
+    delete_user: bool,
+    deadline: datetime | None,
+    now: datetime,
+) -> Verdict:
+    """An interrupted (or watched) deprovision, judged on a fresh read of the guest.
+
+    `deadline` is startedAt + spec.timeouts.deprovision: a waagent still running past it is Unknown."""
+    seen = _seen(evidence)
+    match guest.judge(evidence, delete_user=delete_user):
+        case guest.Verdict.DONE:
+            return Verified(f"Deprovision verified via Run Command: {seen}.")
+        case guest.Verdict.IN_PROGRESS:
+            if deadline is not None and now > deadline:
+                return Unknown(
+                    f"waagent is still running in the guest after spec.timeouts.deprovision ({seen})"
+                )
+            return StillRunning(
+                f"waagent is still deprovisioning the guest (seen via Run Command: {seen}).",
+                VERIFY_AGAIN_SECONDS,
+            )
+        case guest.Verdict.NOT_STARTED:
+            runs = step.unstarted_runs + 1
+            if runs >= MAX_DEPROVISION_ATTEMPTS:
+                return GiveUp(
+                    Reason.DEPROVISION_FAILED,
+                    f"Deprovision was started {runs} times over SSH and never got going:"
+                    f" the connection dropped each time, and Run Command shows the guest intact ({seen})."
+                    " The VM was not changed. Check the network path to spec.ssh.host, then recreate"
+                    " this resource.",
+                )
+            return NotStarted(
+                f"Run Command shows the guest intact ({seen}): deprovision had not started, so it"
+                " is safe to run it.",
+                retry.backoff(runs),
+            )
+    return Unknown(f"The guest is partly deprovisioned ({seen})")
+
+
+def after_inspection_error(*, transient: bool, step: Step, message: str) -> RetryInspection | Unknown:
+    """Run Command failed while verifying: a blip is retried a few times, anything else asks a person."""
+    if transient and step.retries < VERIFY_RETRIES:
+        return RetryInspection()
+    return Unknown(f"Run Command could not inspect the guest ({message})")
+
+
+def unknown_message(why: str, *, name: str, namespace: str) -> str:
+    """What a person reads while vmgen waits for them (the exact command to run included)."""
+    return (
+        f"{why}. vmgen cannot tell whether `waagent -deprovision` finished and will not run it again"
+        " blindly. Check the guest (for example through the serial console); if it was deprovisioned,"
+        f' set the annotation {api.CONFIRM_ANNOTATION}: "true" (kubectl annotate vmgen'
+        f" {name} -n {namespace} {api.CONFIRM_ANNOTATION}=true) and vmgen"
+        " deallocates and generalizes it; otherwise delete this resource."
+    )
+
+
+def confirmed_message() -> str:
+    return f"Deprovision confirmed by a person through the annotation {api.CONFIRM_ANNOTATION}."
