@@ -284,7 +284,7 @@ ROWS = [
     pytest.param(
         NEW,
         vm(os_type=None),
-        NO_SSH,
+        PINNED,
         False,
         planner.Fail,
         Reason.INVALID_SPEC,
@@ -451,7 +451,7 @@ ROWS = [
         PINNED,
         False,
         planner.Checkpoint,
-        None,
+        Reason.VM_DEALLOCATED,
         id="a deprovisioned VM already deallocated is checkpointed",
     ),
     pytest.param(
@@ -469,7 +469,7 @@ ROWS = [
         PINNED,
         False,
         planner.Checkpoint,
-        None,
+        Reason.VM_DEALLOCATED,
         id="a deallocate that finished while the operator was away is checkpointed",
     ),
     pytest.param(
@@ -551,7 +551,7 @@ ROWS = [
         PINNED,
         False,
         planner.Checkpoint,
-        None,
+        Reason.VM_GENERALIZED,
         id="a generalize that finished before a restart is checkpointed",
     ),
     pytest.param(
@@ -599,6 +599,18 @@ def test_the_planner_picks_one_action(
     assert isinstance(action, expected), action
     if reason is not None:
         assert getattr(action, "reason", None) == reason, action
+    if isinstance(action, planner.Checkpoint):  # a checkpoint names the step whose effect Azure shows
+        assert action.step is CHECKPOINTED_STEP[action.reason], action
+
+
+CHECKPOINTED_STEP = {Reason.VM_DEALLOCATED: StepName.SHUTDOWN, Reason.VM_GENERALIZED: StepName.GENERALIZE}
+
+
+def test_a_vm_without_os_type_under_auto_fails_for_the_os_type_not_for_missing_ssh() -> None:
+    action = planner.plan(PINNED, NEW, vm(os_type=None), now=NOW, confirmed=False)
+
+    assert isinstance(action, planner.Fail) and action.reason is Reason.INVALID_SPEC
+    assert "no OS type" in action.message and "spec.osType" in action.message
 
 
 def test_a_claimed_vm_waits_in_pending_naming_the_holder_and_nothing_else_is_decided() -> None:

@@ -190,6 +190,8 @@ class TestTheHappyPath:
         written = len(world.writer.patches)
         await world.step()
 
+        assert written >= 1, "the first pass records the wait"
+        assert world.status["phase"] == "Validating"
         assert len(world.writer.patches) == written
 
 
@@ -484,6 +486,7 @@ class TestRetries:
         await world.run()
 
         assert world.status["steps"]["deprovision"]["attempts"] == 1
+        assert world.status["phase"] == "Succeeded"
 
     async def test_an_unreachable_guest_is_retried_and_counted_as_an_attempt(self) -> None:
         world = World()
@@ -606,6 +609,9 @@ class TestFailures:
 
         assert world.condition("Ready")["reason"] == Reason.AZURE_AUTHENTICATION_FAILED
         assert world.step_state("validate") == "Failed"
+        assert world.azure.operations() == ["observe"]
+        assert world.vm.guest.deprovision_runs == 0
+        assert "Secret images/azure-sp" in world.condition("Ready")["message"]
 
     async def test_an_azure_secret_without_its_keys_fails_naming_the_key(self) -> None:
         world = World()
@@ -700,8 +706,14 @@ class TestSecurity:
 
         await world.run()
 
-        seen = json.dumps(world.status) + json.dumps([e.__dict__ for e in world.events.events])
-        for secret in (CLIENT_SECRET, "c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY=", PRIVATE_KEY.decode()):
+        seen = (
+            json.dumps(world.status)
+            + json.dumps(world.writer.patches)  # every status ever written, not only the last
+            + json.dumps([e.__dict__ for e in world.events.events])
+        )
+        key = PRIVATE_KEY.decode()
+        # json.dumps escapes the key's newlines: look for it as written there, and for each of its lines
+        for secret in (CLIENT_SECRET, json.dumps(key)[1:-1], *key.splitlines()):
             assert secret not in seen
         assert world.deprovisioner.targets[0].private_key == PRIVATE_KEY
         assert "c2VjcmV0" not in repr(world.deprovisioner.targets[0])
