@@ -80,6 +80,7 @@ class Workflow:
             status = self.status.fail(exc.reason, exc.message, at=stamp)
             await self._record.save(status, generation=resource.generation, vm=None, now=stamp.now)
             return None
+        self._record.plan(spec.steps)
         p = Pass(resource=resource, spec=spec, ports=self._ports, events=self._events, record=self._record)
         try:
             return await self._attempt(p)

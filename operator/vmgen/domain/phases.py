@@ -21,24 +21,34 @@ from vmgen.domain.reasons import ConditionType
 class Phase(enum.StrEnum):
     PENDING = "Pending"
     VALIDATING = "Validating"
+    PREFLIGHT = "Preflight"
+    SNAPSHOTTING = "Snapshotting"
+    AWAITING_APPROVAL = "AwaitingApproval"
     DEPROVISIONING = "Deprovisioning"
     SHUTTING_DOWN = "ShuttingDown"
     GENERALIZING = "Generalizing"
     CAPTURING = "Capturing"
+    REPLICATING = "Replicating"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    PREFLIGHT_COMPLETE = "PreflightComplete"
+    """Terminal for `spec.mode: Preflight`: Ready True when nothing blocks, False with the findings."""
 
     @property
     def terminal(self) -> bool:
-        return self in (Phase.SUCCEEDED, Phase.FAILED)
+        return self in (Phase.SUCCEEDED, Phase.FAILED, Phase.PREFLIGHT_COMPLETE)
 
 
 class StepName(enum.StrEnum):
     VALIDATE = "validate"
+    PREFLIGHT = "preflight"
+    SNAPSHOT = "snapshot"
+    APPROVAL = "approval"
     DEPROVISION = "deprovision"
     SHUTDOWN = "shutdown"
     GENERALIZE = "generalize"
     CAPTURE = "capture"
+    PUBLISH = "publish"
 
     @property
     def phase(self) -> Phase:
@@ -52,16 +62,22 @@ class StepName(enum.StrEnum):
 
 _STEP_PHASES = {
     StepName.VALIDATE: Phase.VALIDATING,
+    StepName.PREFLIGHT: Phase.PREFLIGHT,
+    StepName.SNAPSHOT: Phase.SNAPSHOTTING,
+    StepName.APPROVAL: Phase.AWAITING_APPROVAL,
     StepName.DEPROVISION: Phase.DEPROVISIONING,
     StepName.SHUTDOWN: Phase.SHUTTING_DOWN,
     StepName.GENERALIZE: Phase.GENERALIZING,
     StepName.CAPTURE: Phase.CAPTURING,
+    StepName.PUBLISH: Phase.REPLICATING,
 }
 _STEP_CONDITIONS = {
+    StepName.SNAPSHOT: ConditionType.SOURCE_PRESERVED,
     StepName.DEPROVISION: ConditionType.DEPROVISIONED,
     StepName.SHUTDOWN: ConditionType.DEALLOCATED,
     StepName.GENERALIZE: ConditionType.GENERALIZED,
     StepName.CAPTURE: ConditionType.CAPTURED,
+    StepName.PUBLISH: ConditionType.PUBLISHED,
 }
 
 STEP_ORDER: tuple[StepName, ...] = (
@@ -70,7 +86,21 @@ STEP_ORDER: tuple[StepName, ...] = (
     StepName.SHUTDOWN,
     StepName.GENERALIZE,
 )
-"""The steps this release runs, in order."""
+"""The steps of a plain job (Generalize, in place, no snapshot, no approval, no capture). A spec that asks
+for more gets its own order from `Spec.steps`: the optional steps slot in where STEP_SEQUENCE puts them."""
+
+STEP_SEQUENCE: tuple[StepName, ...] = (
+    StepName.VALIDATE,
+    StepName.PREFLIGHT,
+    StepName.SNAPSHOT,
+    StepName.APPROVAL,
+    StepName.DEPROVISION,
+    StepName.SHUTDOWN,
+    StepName.GENERALIZE,
+    StepName.CAPTURE,
+    StepName.PUBLISH,
+)
+"""Every step in the order they run when a spec asks for all of them."""
 
 
 class StepState(enum.StrEnum):

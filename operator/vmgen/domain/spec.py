@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from vmgen.domain import errors, model
+from vmgen.domain import capture_spec, errors, model
+from vmgen.domain.phases import STEP_SEQUENCE, StepName
 
 _DURATION = re.compile(r"(\d+)([smh])")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -46,6 +47,8 @@ class Timeouts:
     deprovision: timedelta = timedelta(minutes=15)
     shutdown: timedelta = timedelta(minutes=20)
     generalize: timedelta = timedelta(minutes=5)
+    capture: timedelta = timedelta(hours=2)
+    """Snapshots, the managed image and the gallery version with its replication, each step."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,25 @@ class Spec:
     ssh: SshSpec | None
     delete_user: bool
     timeouts: Timeouts
+    mode: capture_spec.Mode = capture_spec.Mode.GENERALIZE
+    approval: capture_spec.Approval = capture_spec.Approval.AUTOMATIC
+    preserve_source: capture_spec.PreserveSource = field(default_factory=capture_spec.PreserveSource)
+    capture: capture_spec.CaptureSpec = field(default_factory=capture_spec.CaptureSpec)
+    deletion_policy: capture_spec.DeletionPolicy = capture_spec.DeletionPolicy.RETAIN
+
+    @property
+    def steps(self) -> tuple[StepName, ...]:
+        """This job's steps, in order: the plain four, plus what the spec asks for."""
+        if self.mode is capture_spec.Mode.PREFLIGHT:
+            return (StepName.VALIDATE, StepName.PREFLIGHT)
+        wanted = {
+            StepName.SNAPSHOT: self.preserve_source.snapshot,
+            StepName.APPROVAL: self.approval is capture_spec.Approval.MANUAL,
+            StepName.CAPTURE: self.capture.managed_image is not None,
+            StepName.PUBLISH: self.capture.gallery_image_version is not None,
+            StepName.PREFLIGHT: False,
+        }
+        return tuple(step for step in STEP_SEQUENCE if wanted.get(step, True))
 
     @classmethod
     def from_body(cls, spec: Mapping[str, Any]) -> Spec:
@@ -82,7 +104,13 @@ class Spec:
                 deprovision=_timeout(timeouts, "deprovision", defaults.deprovision),
                 shutdown=_timeout(timeouts, "shutdown", defaults.shutdown),
                 generalize=_timeout(timeouts, "generalize", defaults.generalize),
+                capture=_timeout(timeouts, "capture", defaults.capture),
             ),
+            mode=capture_spec.mode(spec),
+            approval=capture_spec.approval(spec),
+            preserve_source=capture_spec.preserve_source(spec),
+            capture=capture_spec.capture(spec),
+            deletion_policy=capture_spec.deletion_policy(spec),
         )
 
 

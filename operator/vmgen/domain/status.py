@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from vmgen.domain.conditions import Condition, ConditionStatus, format_time, parse_time
+from vmgen.domain.outputs import Outputs
 from vmgen.domain.phases import STEP_ORDER, Phase, Step, StepName, StepState, VmInfo
 from vmgen.domain.reasons import ConditionType, Reason
 
@@ -34,6 +35,7 @@ __all__ = [
     "STEP_ORDER",
     "Condition",
     "ConditionStatus",
+    "Outputs",
     "Phase",
     "Stamp",
     "Status",
@@ -64,6 +66,9 @@ class Status:
     conditions: tuple[Condition, ...] = ()
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    outputs: Outputs = field(default_factory=lambda: Outputs())
+    order: tuple[StepName, ...] = field(default=STEP_ORDER, compare=False, repr=False)
+    """This job's steps (`Spec.steps`), set by the workflow each pass; not stored: the spec decides it."""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any] | None) -> Status:
@@ -86,6 +91,7 @@ class Status:
             ),
             started_at=parse_time(body.get("startedAt")),
             completed_at=parse_time(body.get("completedAt")),
+            outputs=Outputs.from_body(_mapping(body.get("outputs"))),
         )
 
     def to_body(self) -> dict[str, Any]:
@@ -102,6 +108,8 @@ class Status:
             body["startedAt"] = format_time(self.started_at)
         if self.completed_at:
             body["completedAt"] = format_time(self.completed_at)
+        if outputs := self.outputs.to_body():
+            body["outputs"] = outputs
         return body
 
     # -- reading ------------------------------------------------------------------------------------
@@ -112,7 +120,11 @@ class Status:
     @property
     def current_step(self) -> StepName | None:
         """The first step that has not succeeded or been skipped; None when all are done."""
-        return next((name for name in STEP_ORDER if not self.step(name).state.done), None)
+        return next((name for name in self.order if not self.step(name).state.done), None)
+
+    def planned(self, order: tuple[StepName, ...]) -> Status:
+        """The same status for a job whose spec runs `order`."""
+        return replace(self, order=order)
 
     def condition(self, kind: ConditionType) -> Condition | None:
         return next((c for c in self.conditions if c.type == kind.value), None)
@@ -281,7 +293,7 @@ class Status:
         """Azure reports the VM generalized already: every remaining step is skipped, and it succeeds."""
         reason = Reason.ADOPTED_GENERALIZED_VM
         status = self
-        for name in STEP_ORDER:
+        for name in self.order:
             step = status.step(name)
             if step.state.done:
                 continue
@@ -301,6 +313,10 @@ class Status:
     def succeed(self, message: str, *, at: Stamp) -> Status:
         status = replace(self, phase=Phase.SUCCEEDED, completed_at=at.now)
         return status._ready(ConditionStatus.TRUE, Reason.SUCCEEDED, message, at)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

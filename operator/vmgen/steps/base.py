@@ -17,7 +17,7 @@ from typing import Any
 from vmgen.domain import api, errors
 from vmgen.domain import ports as domain_ports
 from vmgen.domain.spec import Spec
-from vmgen.domain.status import Stamp, Status, VmInfo, merge_patch
+from vmgen.domain.status import Stamp, Status, StepName, VmInfo, merge_patch
 
 __all__ = ["Executor", "Pass", "Ports", "Record", "Resource"]
 
@@ -57,6 +57,10 @@ class Record:
         self.status = Status.from_body(stored)
         self._stored = copy.deepcopy(dict(stored or {}))
         self._writer = writer
+
+    def plan(self, order: tuple[StepName, ...]) -> None:
+        """This pass's spec decides the job's steps (it is not stored: the spec is)."""
+        self.status = self.status.planned(order)
 
     async def save(self, status: Status, *, generation: int | None, vm: VmInfo | None, now: datetime) -> None:
         """Persist `status` (only what changed) before the pass goes on; the in-memory copy follows."""
