@@ -297,7 +297,31 @@ def _observation(ref: model.VmRef, vm: azmodels.VirtualMachine) -> model.VmObser
         power_state={p.value: p for p in model.PowerState}.get(power.lower(), model.PowerState.UNKNOWN),
         generalized=any(code.lower() == "osstate/generalized" for code in codes),
         agent_ready=bool(agent and any(s.display_status == "Ready" for s in agent.statuses or [])),
+        **_layout(vm),
     )
+
+
+def _layout(vm: azmodels.VirtualMachine) -> dict[str, Any]:
+    """Where the VM is and what its disks are: what snapshots and images are made from."""
+    props = vm.properties
+    storage = props.storage_profile if props else None
+    os_disk = storage.os_disk if storage else None
+    view = props.instance_view if props else None
+    security = props.security_profile if props else None
+    generation = getattr(view, "hyper_v_generation", None) if view else None
+    return {
+        "location": vm.location or "",
+        "os_disk_id": (os_disk.managed_disk.id or "") if os_disk and os_disk.managed_disk else "",
+        "data_disks": tuple(
+            (d.lun, d.managed_disk.id or "") for d in (storage.data_disks or []) if d.managed_disk
+        )
+        if storage
+        else (),
+        "hyper_v_generation": str(getattr(generation, "value", generation) or ""),
+        "security_type": str(getattr(security.security_type, "value", security.security_type) or "Standard")
+        if security and security.security_type
+        else "Standard",
+    }
 
 
 _STREAMS = re.compile(r"\[stdout\]\n(?P<stdout>.*?)\n?\[stderr\]\n(?P<stderr>.*)\Z", re.DOTALL)

@@ -57,6 +57,15 @@ class VmObservation:
     power_state: PowerState
     generalized: bool
     agent_ready: bool
+    location: str = ""
+    os_disk_id: str = ""
+    """The managed OS disk's ARM id (what a snapshot copies)."""
+    data_disks: tuple[tuple[int, str], ...] = ()
+    """(lun, managed disk id) of each data disk."""
+    hyper_v_generation: str = ""
+    """`V1` or `V2` from the instance view; empty when Azure does not say."""
+    security_type: str = "Standard"
+    """`securityProfile.securityType`: Standard, TrustedLaunch or ConfidentialVM."""
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,17 @@ class Reason(enum.StrEnum):
     DEPROVISIONING = "Deprovisioning"
     SHUTTING_DOWN = "ShuttingDown"
     GENERALIZING = "Generalizing"
+    PREFLIGHT = "Preflight"
+    SNAPSHOTTING = "Snapshotting"
+    CAPTURING = "Capturing"
+    REPLICATING = "Replicating"
     # Waits (Ready=False; nothing is wrong, the operator checks again later).
     VM_CLAIMED_BY_ANOTHER = "VMClaimedByAnother"
     AGENT_NOT_READY = "AgentNotReady"
     VM_TRANSITIONING = "VMTransitioning"
     DEPROVISION_IN_PROGRESS = "DeprovisionInProgress"
     DEPROVISION_OUTCOME_UNKNOWN = "DeprovisionOutcomeUnknown"
+    AWAITING_APPROVAL = "AwaitingApproval"
     # Retries after transient errors (Warning events; Ready=False).
     TRANSIENT_ERROR = "TransientError"
     AZURE_THROTTLED = "AzureThrottled"
@@ -64,6 +69,11 @@ class Reason(enum.StrEnum):
     VM_DEALLOCATED = "VMDeallocated"
     GENERALIZE_STARTED = "GeneralizeStarted"
     VM_GENERALIZED = "VMGeneralized"
+    SNAPSHOTS_TAKEN = "SnapshotsTaken"
+    APPROVED = "Approved"
+    MANAGED_IMAGE_CREATED = "ManagedImageCreated"
+    IMAGE_VERSION_PUBLISHED = "ImageVersionPublished"
+    PREFLIGHT_PASSED = "PreflightPassed"
     SUCCEEDED = "Succeeded"
     ADOPTED_GENERALIZED_VM = "AdoptedGeneralizedVM"
     # Failures (Ready=False, phase Failed; Warning events).
@@ -85,6 +95,12 @@ class Reason(enum.StrEnum):
     VM_NOT_RUNNING = "VMNotRunning"
     VM_NOT_DEALLOCATED = "VMNotDeallocated"
     TIMEOUT = "Timeout"
+    PREFLIGHT_FAILED = "PreflightFailed"
+    IMAGE_DEFINITION_NOT_FOUND = "ImageDefinitionNotFound"
+    IMAGE_DEFINITION_MISMATCH = "ImageDefinitionMismatch"
+    IMAGE_VERSION_EXISTS = "ImageVersionExists"
+    MANAGED_IMAGE_NOT_SUPPORTED = "ManagedImageNotSupported"
+    CAPTURE_FAILED = "CaptureFailed"
     # Uncertain outcomes (the error tree's third branch).
     OUTCOME_UNKNOWN = "OutcomeUnknown"
     # Generic error base reasons.
