@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from vmgen import workflow
 from tests.unit import fakes
+from vmgen import workflow
 from vmgen.domain import errors, model, planner
 from vmgen.domain.reasons import Reason
 

@@ -45,22 +45,29 @@ _LENGTH = re.compile(rb"Length=(\d+)")
 
 class CredentialFile:
     """The process's NTLM_USER_FILE: created on first use under `directory` unless the environment
-    already names one; users are appended, never removed while an endpoint may still need them."""
+    already names one; users are appended, never removed while an endpoint may still need them.
+
+    pyspnego takes the first line whose user matches (the client sends no domain), so a user has one
+    password per process: adding a user that is already there keeps, and returns, its first password."""
 
     _lock = threading.Lock()
 
     @classmethod
-    def add(cls, directory: Path, domain: str, username: str, password: str) -> Path:
+    def add(cls, directory: Path, domain: str, username: str, password: str) -> str:
         with cls._lock:
             existing = os.environ.get("NTLM_USER_FILE")
             path = Path(existing) if existing else directory / "ntlm-users.txt"
             if not existing:
                 directory.mkdir(parents=True, exist_ok=True)
                 os.environ["NTLM_USER_FILE"] = str(path)
+            for line in path.read_text().splitlines() if path.exists() else []:
+                parts = line.split(":", 2)
+                if len(parts) == 3 and parts[1].lower() == username.lower():
+                    return parts[2]
             with path.open("a") as users:
                 users.write(f"{domain}:{username}:{password}\n")
             path.chmod(0o600)
-            return path
+            return password
 
     @classmethod
     def basic_matches(cls, username: str, password: str) -> bool:

@@ -64,7 +64,8 @@ class WinRmEndpoint:
         self._bindings = tls_channel_bindings(
             ssl.PEM_cert_to_DER_cert(self._leaf.cert_chain_pems[0].bytes().decode())
         )
-        CredentialFile.add(state_dir, domain, username, password)
+        # The password in force: a user already known in this process keeps its first one.
+        self.password = CredentialFile.add(state_dir, domain, username, password)
         self._shells: dict[str, PsrpShell] = {}
         self._connections: dict[Any, ConnectionAuth] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
