@@ -1,0 +1,146 @@
+"""The modelled Windows machine behind the real endpoint: sysprep progression, failure modes, WS-Man faults."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pypsrp.exceptions import WSManFaultError
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
+
+from vmgen.domain import windows
+
+
+def session(vm: Any, **options: Any) -> tuple[WSMan, RunspacePool]:
+    connection = WSMan(
+        "127.0.0.1",
+        port=vm.endpoint.https_port,
+        username=vm.username,
+        password=vm.password,
+        auth="ntlm",
+        cert_validation=str(vm.ca_path),
+        **options,
+    )
+    return connection, RunspacePool(connection)
+
+
+def run(vm: Any, script: str) -> list[str]:
+    connection, pool = session(vm)
+    with connection, pool:
+        shell = PowerShell(pool)
+        shell.add_script(script)
+        output = shell.invoke()
+        assert not shell.had_errors, [str(e) for e in shell.streams.error]
+        return [str(line) for line in output]
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def sysprep_state(vm: Any) -> windows.SysprepState:
+    return windows.parse_sysprep_state("\n".join(run(vm, windows.sysprep_state_script())))
+
+
+class TestSysprep:
+    def test_sysprep_removes_panther_and_reaches_reseal_to_oobe(self, windows_vm: Callable[..., Any]) -> None:
+        vm = windows_vm()
+        start = windows.parse_sysprep_start("\n".join(run(vm, windows.sysprep_start_script())))
+        assert start.started and start.image_state == "IMAGE_STATE_COMPLETE"
+        assert sysprep_state(vm).progress == windows.SysprepProgress.RUNNING
+        wait_for(lambda: sysprep_state(vm).progress == windows.SysprepProgress.GENERALIZED)
+        snapshot = vm.machine.snapshot()
+        assert snapshot["pantherPresent"] is False and snapshot["unattendFiles"] == []
+        assert snapshot["sysprepStarts"] == 1
+        assert "/oobe /generalize /quiet /quit /mode:vm" in snapshot["sysprepCommandLines"][0]
+
+    def test_a_second_start_starts_nothing(self, windows_vm: Callable[..., Any]) -> None:
+        vm = windows_vm()
+        run(vm, windows.sysprep_start_script())
+        again = windows.parse_sysprep_start("\n".join(run(vm, windows.sysprep_start_script())))
+        assert again.already_started and vm.machine.sysprep_starts == 1
+
+    def test_an_appx_failure_leaves_image_state_complete_and_names_the_package(
+        self, windows_vm: Callable[..., Any]
+    ) -> None:
+        vm = windows_vm(failures=["sysprep-fails-at-once"])
+        run(vm, windows.sysprep_start_script())
+        state = sysprep_state(vm)
+        assert state.progress == windows.SysprepProgress.FAILED
+        assert state.image_state == "IMAGE_STATE_COMPLETE"
+        assert "Microsoft.BingWeather" in state.log_excerpt()
+
+    def test_undeployable_stays_undeployable_with_the_provider_in_setuperr(
+        self, windows_vm: Callable[..., Any]
+    ) -> None:
+        vm = windows_vm(failures=["undeployable"])
+        run(vm, windows.sysprep_start_script())
+        wait_for(lambda: sysprep_state(vm).progress == windows.SysprepProgress.FAILED)
+        assert "Sysprep_Generalize_MSDTC" in sysprep_state(vm).log_excerpt()
+
+    def test_stuck_at_specialize_never_finishes(self, windows_vm: Callable[..., Any]) -> None:
+        vm = windows_vm(failures=["stuck-specialize"], sysprep_seconds=0.1)
+        run(vm, windows.sysprep_start_script())
+        wait_for(lambda: sysprep_state(vm).image_state == "IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE")
+        assert sysprep_state(vm).progress == windows.SysprepProgress.RUNNING
+
+
+class TestPreflightFailureModes:
+    @pytest.mark.parametrize(
+        ("failure", "kind"),
+        [
+            ("bitlocker-on", windows.FindingKind.VOLUME_ENCRYPTED),
+            ("unsupported-role", windows.FindingKind.UNSUPPORTED_SERVER_ROLE),
+            ("agent-stopped", windows.FindingKind.AGENT_SERVICE_NOT_RUNNING),
+            ("pending-reboot", windows.FindingKind.REBOOT_PENDING),
+            ("sysprep-status-refuses", windows.FindingKind.SYSPREP_STATUS_REFUSES),
+        ],
+    )
+    def test_each_failure_mode_shows_as_its_finding(
+        self, windows_vm: Callable[..., Any], failure: str, kind: windows.FindingKind
+    ) -> None:
+        vm = windows_vm(failures=[failure])
+        report = windows.parse_preflight("\n".join(run(vm, windows.preflight_script())))
+        assert [finding.kind for finding in report.findings] == [kind]
+        assert vm.machine.sysprep_starts == 0
+
+
+class TestWsman:
+    def test_a_receive_with_nothing_to_say_answers_the_operation_timeout_fault(
+        self, windows_vm: Callable[..., Any]
+    ) -> None:
+        vm = windows_vm()
+        connection, pool = session(vm, operation_timeout=1, read_timeout=5)
+        with connection, pool:
+            with pytest.raises(WSManFaultError) as fault:
+                pool.shell.receive("stdout", timeout=1)
+        assert fault.value.code == 2150858793
+
+    def test_a_large_output_is_split_to_fit_the_envelope(self, windows_vm: Callable[..., Any]) -> None:
+        vm = windows_vm()
+        vm.machine.setuperr.extend(f"{n:05d} " + "x" * 3000 for n in range(200))
+        connection, pool = session(vm, max_envelope_size=51200)
+        with connection, pool:
+            shell = PowerShell(pool)
+            shell.add_script(windows.sysprep_state_script())
+            output = shell.invoke()
+        state = windows.parse_sysprep_state("\n".join(str(line) for line in output))
+        assert len(state.setup_err_tail) == 20 and state.setup_err_tail[-1].startswith("00199")
+
+    def test_power_off_stops_the_endpoint_answering_and_power_on_restores_it(
+        self, windows_vm: Callable[..., Any]
+    ) -> None:
+        import asyncio
+
+        vm = windows_vm()
+        asyncio.run(vm.guest.power_off())
+        with pytest.raises(Exception, match="(?i)connect|refused"):
+            run(vm, windows.preflight_script())
+        asyncio.run(vm.guest.power_on())
+        assert run(vm, windows.preflight_script())
