@@ -1,4 +1,4 @@
-"""The modelled Windows machine behind the real endpoint: sysprep progression, failure modes, WS-Man faults."""
+"""The modelled Windows machine behind the real endpoint: sysprep, failure modes, WS-Man faults."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ class TestWsman:
 
         vm = windows_vm()
         asyncio.run(vm.guest.power_off())
-        with pytest.raises(Exception, match="(?i)connect|refused"):
+        with pytest.raises(Exception, match=r"(?i)connect|refused"):
             run(vm, windows.preflight_script())
         asyncio.run(vm.guest.power_on())
         assert run(vm, windows.preflight_script())
