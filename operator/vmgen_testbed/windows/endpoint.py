@@ -72,7 +72,8 @@ class WinRmEndpoint:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._sites: list[web.TCPSite] = []
-        self.requests = 0
+        self.requests = 0  # every POST to /wsman, answered or not (tests: "nothing reached the guest")
+        self.largest_answer = 0  # bytes of the largest SOAP answer (tests: bounded by MaxEnvelopeSize)
 
     def __repr__(self) -> str:  # never the password
         return f"WinRmEndpoint({self.machine.name}, http={self.http_port}, https={self.https_port})"
@@ -204,6 +205,7 @@ class WinRmEndpoint:
             assert request.transport is not None
             request.transport.abort()
             return web.Response(status=500)
+        self.largest_answer = max(self.largest_answer, len(answer))
         if encrypted:
             content_type, payload = auth.wrap(answer)
             return web.Response(status=status, body=payload, headers={"Content-Type": content_type})

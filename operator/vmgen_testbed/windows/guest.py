@@ -53,6 +53,7 @@ class WindowsGuest:
             raise ShellNotSupported(shell)
         if not self.machine.powered:
             raise RuntimeError(f"{self.machine.name} is powered off")
+        await asyncio.sleep(self.machine.script_seconds)
         outcome = scripts.run(self.machine, script)
         stderr = list(outcome.errors)
         if outcome.terminating is not None:

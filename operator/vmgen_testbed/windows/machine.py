@@ -56,6 +56,7 @@ def _stamp(now: float) -> str:
 class WindowsMachine:
     name: str
     sysprep_seconds: float = 0.5
+    script_seconds: float = 0.0  # how long Run Command takes to run a script (the WinRM path is instant)
     failures: frozenset[FailureMode] = frozenset()
     clock: Callable[[], float] = time.time
     on_power_off: Callable[[], None] | None = None  # sysprep /shutdown powered the machine off

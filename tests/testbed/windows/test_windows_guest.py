@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 from pypsrp.exceptions import WSManFaultError
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
@@ -132,15 +134,39 @@ class TestWsman:
             output = shell.invoke()
         state = windows.parse_sysprep_state("\n".join(str(line) for line in output))
         assert len(state.setup_err_tail) == 20 and state.setup_err_tail[-1].startswith("00199")
+        assert 40_000 < vm.endpoint.largest_answer <= 51200  # several Receives, each within the bound
 
     def test_power_off_stops_the_endpoint_answering_and_power_on_restores_it(
         self, windows_vm: Callable[..., Any]
     ) -> None:
-        import asyncio
-
         vm = windows_vm()
         asyncio.run(vm.guest.power_off())
         with pytest.raises(Exception, match=r"(?i)connect|refused"):
             run(vm, windows.preflight_script())
         asyncio.run(vm.guest.power_on())
         assert run(vm, windows.preflight_script())
+
+
+class TestAuthentication:
+    def test_an_unauthenticated_request_gets_401_offering_negotiate_and_basic_only_over_https(
+        self, windows_vm: Callable[..., Any]
+    ) -> None:
+        vm = windows_vm()
+        plain = requests.post(f"http://127.0.0.1:{vm.endpoint.http_port}/wsman", data=b"", timeout=5)
+        secure = requests.post(
+            f"https://127.0.0.1:{vm.endpoint.https_port}/wsman", data=b"", timeout=5, verify=str(vm.ca_path)
+        )
+        assert plain.status_code == secure.status_code == 401
+        assert plain.headers["WWW-Authenticate"] == "Negotiate"
+        assert "Basic" in secure.headers["WWW-Authenticate"]
+
+    def test_a_wrong_basic_password_gets_401(self, windows_vm: Callable[..., Any]) -> None:
+        vm = windows_vm()
+        answer = requests.post(
+            f"https://127.0.0.1:{vm.endpoint.https_port}/wsman",
+            data=b"<x/>",
+            auth=(vm.username, "wrong"),
+            timeout=5,
+            verify=str(vm.ca_path),
+        )
+        assert answer.status_code == 401

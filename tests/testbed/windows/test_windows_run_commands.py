@@ -7,13 +7,15 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from azure.mgmt.compute.models import (
     RunCommandInput,
     VirtualMachineRunCommand,
     VirtualMachineRunCommandScriptSource,
 )
 
-from vmgen.domain import windows
+from vmgen.adapters import winrm
+from vmgen.domain import errors, windows
 from vmgen_testbed.arm import schema
 from vmgen_testbed.arm.server import ArmSimulator
 
@@ -108,3 +110,53 @@ async def test_run_command_bodies_validate_against_azures_schema(
             schema.validate(definition, record.response_body)
             checked.add(definition)
     assert "VirtualMachineRunCommand" in checked
+
+
+async def test_a_run_command_that_outlives_its_timeout_is_timed_out(
+    arm: ArmSimulator, compute_client: Any, windows_vm: Callable[..., Any]
+) -> None:
+    vm = windows_vm()
+    vm.machine.script_seconds = 2.0
+    client = compute_client(vm.subscription_id)
+    await (
+        await client.virtual_machine_run_commands.begin_create_or_update(
+            vm.resource_group,
+            vm.name,
+            "slow",
+            VirtualMachineRunCommand(
+                location="westeurope",
+                source=VirtualMachineRunCommandScriptSource(script=windows.preflight_script()),
+                async_execution=True,
+                timeout_in_seconds=1,
+            ),
+        )
+    ).result()
+    for _ in range(100):
+        command = await client.virtual_machine_run_commands.get_by_virtual_machine(
+            vm.resource_group, vm.name, "slow", expand="instanceView"
+        )
+        if command.instance_view.execution_state == "TimedOut":
+            break
+        await asyncio.sleep(0.05)
+    assert command.instance_view.execution_state == "TimedOut"
+
+
+async def test_deallocate_stops_winrm_answering_and_start_restores_it(
+    arm: ArmSimulator, compute_client: Any, windows_vm: Callable[..., Any]
+) -> None:
+    vm = windows_vm()
+    target = winrm.WinRmTarget(
+        host="127.0.0.1",
+        port=vm.endpoint.https_port,
+        username=vm.username,
+        password=vm.password,
+        ca_pem=vm.ca_path.read_text(),
+        timeouts=winrm.WinRmTimeouts(connect=2, operation=2, read=5),
+    )
+    client = compute_client(vm.subscription_id)
+    await (await client.virtual_machines.begin_deallocate(vm.resource_group, vm.name)).result()
+    with pytest.raises(errors.GuestUnreachable):
+        await winrm.WinRmClient().run(target, windows.preflight_script())
+    await (await client.virtual_machines.begin_start(vm.resource_group, vm.name)).result()
+    result = await winrm.WinRmClient().run(target, windows.preflight_script())
+    assert windows.parse_preflight("\n".join(result.output)).findings == ()
