@@ -8,7 +8,8 @@ delete C:\\Windows\\Panther, run sysprep /generalize /oobe, wait, deallocate, ma
 - `sysprep_start_script()`: removes Panther and the unattend files, records a start marker, and starts
   `sysprep.exe /oobe /generalize /quiet /quit /mode:vm` through `Win32_Process.Create`, so sysprep is not
   a child of the remoting session (processes started in a remote session die when its runspace pool
-  closes). A second call finds the marker and starts nothing: sysprep is never started twice.
+  closes). A second call finds the marker and starts nothing: sysprep is never started twice. (To run
+  sysprep again after a failure, a person deletes C:\\Windows\\Temp\\vmgen-sysprep-started.txt.)
 - `sysprep_state_script()`: ImageState, whether the marker exists and sysprep.exe still runs, the tail of
   setuperr.log and the error lines of setupact.log; `parse_sysprep_state()` judges the progress.
 
@@ -204,8 +205,8 @@ def _parse_report(output: str) -> dict[str, Any]:
 
 
 def _strings(value: Any) -> tuple[str, ...]:
-    """ConvertTo-Json prints a one-element array as the element itself in PowerShell 5.1 when the
-    array came from a pipeline: accept a scalar, a list, or null."""
+    """A list of strings, also from a scalar or null: in some Windows PowerShell 5.1 paths ConvertTo-Json
+    unrolls a one-element array into its element, and an empty one into null."""
     if value is None:
         return ()
     if isinstance(value, list):

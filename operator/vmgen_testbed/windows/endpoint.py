@@ -193,14 +193,14 @@ class WinRmEndpoint:
             # Windows' AllowUnencrypted=false: NTLM over HTTP must wrap every message.
             return web.Response(status=401, headers={"WWW-Authenticate": auth.offers()})
         xml = auth.unwrap(body) if encrypted else body
-        status = 200
+        status, relates_to = 200, ""
         try:
             parsed = wsman.parse(xml)
             relates_to = parsed.message_id
             answer = await self._dispatch(parsed, request)
         except wsman.WsmanFault as error:
             status = 500
-            answer = wsman.fault(locals().get("relates_to", ""), error, self.machine.name)
+            answer = wsman.fault(relates_to, error, self.machine.name)
         except _Drop:
             assert request.transport is not None
             request.transport.abort()

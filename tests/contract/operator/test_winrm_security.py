@@ -61,3 +61,22 @@ def test_the_target_never_shows_its_password() -> None:
 def test_a_read_timeout_not_above_the_operation_timeout_is_refused() -> None:
     with pytest.raises(errors.InvalidSpec, match="must exceed"):
         winrm.WinRmTimeouts(operation=30, read=30)
+
+
+async def test_without_a_ca_the_system_trust_store_is_used_and_refuses_the_testbed_ca(vm: Any) -> None:
+    with pytest.raises(errors.PermanentError, match="not trusted"):
+        await winrm.WinRmClient().run(target(vm, ca_pem=None), scripts.probe_script(output="x"))
+
+
+async def test_skipping_tls_verification_works_only_when_asked_for(vm: Any) -> None:
+    result = await winrm.WinRmClient().run(
+        target(vm, ca_pem=None, insecure_skip_tls_verify=True), scripts.probe_script(output="unverified")
+    )
+    assert result.output == ("unverified",)
+
+
+async def test_a_ca_and_skipping_verification_together_are_refused(vm: Any) -> None:
+    with pytest.raises(errors.InvalidSpec, match="choose one"):
+        await winrm.WinRmClient().run(
+            target(vm, insecure_skip_tls_verify=True), scripts.probe_script(output="x")
+        )

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 import requests
+from pypsrp.complex_objects import PSInvocationState
 from pypsrp.exceptions import WSManFaultError
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
 from vmgen.domain import windows
+from vmgen_testbed.windows import scripts
 
 
 def session(vm: Any, **options: Any) -> tuple[WSMan, RunspacePool]:
@@ -170,3 +172,35 @@ class TestAuthentication:
             verify=str(vm.ca_path),
         )
         assert answer.status_code == 401
+
+
+class TestStreamsAsPypsrpSeesThem:
+    def invoke(self, vm: Any, script: str) -> PowerShell:
+        connection, pool = session(vm)
+        with connection, pool:
+            shell = PowerShell(pool)
+            shell.add_script(script)
+            shell.invoke()
+            return shell
+
+    def test_write_error_fills_the_error_stream_without_had_errors(
+        self, windows_vm: Callable[..., Any]
+    ) -> None:
+        shell = self.invoke(windows_vm(), scripts.probe_script(output="kept", error="careful"))
+        assert shell.output == ["kept"]
+        assert shell.had_errors is False
+        assert [str(record) for record in shell.streams.error] == ["careful"]
+        assert shell.streams.error[0].fq_error == "Microsoft.PowerShell.Commands.WriteErrorException"
+
+    def test_throw_fails_the_pipeline_with_its_error_record(self, windows_vm: Callable[..., Any]) -> None:
+        shell = self.invoke(windows_vm(), scripts.probe_script(output="before", throw="stop here"))
+        assert shell.output == ["before"]
+        assert shell.had_errors is True
+        assert shell.state == PSInvocationState.FAILED
+        assert [str(record) for record in shell.streams.error] == ["stop here"]
+
+    def test_an_unknown_command_is_command_not_found(self, windows_vm: Callable[..., Any]) -> None:
+        shell = self.invoke(windows_vm(), "Remove-Everything -Force")
+        assert shell.had_errors is True
+        assert shell.streams.error[0].fq_error == "CommandNotFoundException"
+        assert "'Remove-Everything' is not recognized" in str(shell.streams.error[0])
