@@ -86,7 +86,7 @@ def up(state_dir: Path, *, linux_vms: int, windows_vms: int = 0) -> None:
                     }
                 )
                 _say(f"{sandbox.name} at {sandbox.ip}:{sandbox.port}")
-        vms.extend(_windows_guests(stack, sim, state_dir, windows_vms))
+        vms.extend(start_windows_vms(stack, sim, state_dir, windows_vms))
         if stop.is_set():
             return
         _write_atomically(
@@ -111,7 +111,9 @@ def up(state_dir: Path, *, linux_vms: int, windows_vms: int = 0) -> None:
     _say("testbed stopped")
 
 
-def _windows_guests(stack: ExitStack, sim: ArmSimulator, state_dir: Path, count: int) -> list[dict[str, Any]]:
+def start_windows_vms(
+    stack: ExitStack, sim: ArmSimulator, state_dir: Path, count: int
+) -> list[dict[str, Any]]:
     """Modelled Windows machines behind real WinRM endpoints, seeded as running Windows VMs."""
     if not count:
         return []
