@@ -48,17 +48,33 @@ def wait_for(condition: Callable[[], bool], *, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+class ManualClock:
+    """The machine's clock, moved by the test: sysprep's progress without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def sysprep_state(vm: Any) -> windows.SysprepState:
     return windows.parse_sysprep_state("\n".join(run(vm, windows.sysprep_state_script())))
 
 
 class TestSysprep:
     def test_sysprep_removes_panther_and_reaches_reseal_to_oobe(self, windows_vm: Callable[..., Any]) -> None:
-        vm = windows_vm()
+        vm = windows_vm(sysprep_seconds=30)
+        clock = ManualClock()
+        vm.machine.clock = clock
         start = windows.parse_sysprep_start("\n".join(run(vm, windows.sysprep_start_script())))
         assert start.started and start.image_state == "IMAGE_STATE_COMPLETE"
-        assert sysprep_state(vm).progress == windows.SysprepProgress.RUNNING
-        wait_for(lambda: sysprep_state(vm).progress == windows.SysprepProgress.GENERALIZED)
+        clock.now += 29
+        running = sysprep_state(vm)
+        assert running.progress == windows.SysprepProgress.RUNNING and running.sysprep_running
+        assert running.image_state == "IMAGE_STATE_UNDEPLOYABLE"
+        clock.now += 1
+        assert sysprep_state(vm).progress == windows.SysprepProgress.GENERALIZED
         snapshot = vm.machine.snapshot()
         assert snapshot["pantherPresent"] is False and snapshot["unattendFiles"] == []
         assert snapshot["sysprepStarts"] == 1
