@@ -1,4 +1,4 @@
-"""`python -m vmgen_testbed up --state-dir DIR [--linux-vms N]`: the whole local world, for demos and people.
+"""`python -m vmgen_testbed up --state-dir DIR [--linux-vms N] [--windows-vms N]`: the local world.
 
 Starts the Kubernetes control plane, the ARM simulator and N Debian guests (seeded into the simulator as
 running Linux VMs), then writes `DIR/testbed.json` describing how to reach all of it, and serves until
@@ -24,17 +24,20 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import trustme
+
 from vmgen_testbed.arm.server import ArmSimulator
 from vmgen_testbed.binaries import ensure_binaries
 from vmgen_testbed.kube import ControlPlane
 from vmgen_testbed.linux.rootfs import ensure_rootfs
 from vmgen_testbed.linux.sandbox import SandboxHost
+from vmgen_testbed.windows_fixtures import seed_windows_guest, start_windows_guest
 
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000a2e1"
 RESOURCE_GROUP = "rg-vmgen-testbed"
 
 
-def up(state_dir: Path, *, linux_vms: int) -> None:
+def up(state_dir: Path, *, linux_vms: int, windows_vms: int = 0) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir = state_dir.resolve()
     descriptor = state_dir / "testbed.json"
@@ -83,6 +86,7 @@ def up(state_dir: Path, *, linux_vms: int) -> None:
                     }
                 )
                 _say(f"{sandbox.name} at {sandbox.ip}:{sandbox.port}")
+        vms.extend(start_windows_vms(stack, sim, state_dir, windows_vms))
         if stop.is_set():
             return
         _write_atomically(
@@ -105,6 +109,42 @@ def up(state_dir: Path, *, linux_vms: int) -> None:
         stop.wait()
         _say("stopping the testbed")
     _say("testbed stopped")
+
+
+def start_windows_vms(
+    stack: ExitStack, sim: ArmSimulator, state_dir: Path, count: int
+) -> list[dict[str, Any]]:
+    """Modelled Windows machines behind real WinRM endpoints, seeded as running Windows VMs."""
+    if not count:
+        return []
+    ca = trustme.CA()
+    ca_path = state_dir / "winrm-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    described = []
+    for number in range(1, count + 1):
+        guest, password = start_windows_guest(
+            name=f"vm-windows-{number:02d}", ca=ca, state_dir=state_dir / "windows", sysprep_seconds=5.0
+        )
+        stack.callback(guest.endpoint.stop)
+        seed_windows_guest(sim, guest, subscription_id=SUBSCRIPTION_ID, resource_group=RESOURCE_GROUP)
+        described.append(
+            {
+                "subscriptionId": SUBSCRIPTION_ID,
+                "resourceGroup": RESOURCE_GROUP,
+                "name": guest.machine.name,
+                "osType": "Windows",
+                "winrm": {
+                    "host": guest.endpoint.host,
+                    "port": guest.endpoint.https_port,
+                    "httpPort": guest.endpoint.http_port,
+                    "caBundle": str(ca_path),
+                    "username": guest.endpoint.username,
+                    "password": password,
+                },
+            }
+        )
+        _say(f"{guest.machine.name} WinRM at https://{guest.endpoint.host}:{guest.endpoint.https_port}/wsman")
+    return described
 
 
 def wait_until_up(testbed_json: Path, process: subprocess.Popen[bytes], *, timeout: float) -> None:
@@ -136,8 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     start = commands.add_parser("up", help="start the testbed and serve until SIGTERM/SIGINT")
     start.add_argument("--state-dir", type=Path, required=True, help="where testbed.json and all state go")
     start.add_argument("--linux-vms", type=int, default=1, help="Linux guests to start (default 1)")
+    start.add_argument("--windows-vms", type=int, default=0, help="Windows guests to start (default 0)")
     args = parser.parse_args(argv)
-    up(args.state_dir, linux_vms=args.linux_vms)
+    up(args.state_dir, linux_vms=args.linux_vms, windows_vms=args.windows_vms)
 
 
 if __name__ == "__main__":

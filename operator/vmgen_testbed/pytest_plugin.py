@@ -3,3 +3,4 @@
 from vmgen_testbed.arm_fixtures import *  # noqa: F403
 from vmgen_testbed.kube_fixtures import *  # noqa: F403
 from vmgen_testbed.linux_fixtures import *  # noqa: F403
+from vmgen_testbed.windows_fixtures import *  # noqa: F403

@@ -34,6 +34,8 @@ _SUCCESS_DEFINITIONS = {
     "instanceView": "VirtualMachineInstanceView",
     "operationStatus": "OperationStatusResult",
     "operationResult": "RunCommandResult",
+    "createRunCommand": "VirtualMachineRunCommand",
+    "getRunCommand": "VirtualMachineRunCommand",
     "createImage": "Image",
     "getImage": "Image",
     "createSnapshot": "Snapshot",

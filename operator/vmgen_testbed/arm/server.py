@@ -42,6 +42,7 @@ from vmgen_testbed.arm import errors
 from vmgen_testbed.arm.entra import Entra, redacted
 from vmgen_testbed.arm.faults import Fault
 from vmgen_testbed.arm.lro import Operation, iso
+from vmgen_testbed.arm.run_commands import RunCommands
 from vmgen_testbed.arm.state import LONG_RUNNING, POWER_OPERATIONS, POWER_STATES, RequestRecord, Vm, World
 from vmgen_testbed.guest import Guest, ShellNotSupported
 
@@ -331,6 +332,7 @@ class ArmSimulator:
             self._operation,
             name="operationStatus",
         )
+        RunCommands(self).add_routes(app)  # managed run commands (virtualMachines/{vm}/runCommands/{name})
         control = "/_control"
         app.router.add_get(f"{control}/info", self._control_info)
         app.router.add_post(f"{control}/vms", self._control_seed_vm)
