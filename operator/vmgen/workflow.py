@@ -103,8 +103,15 @@ class Workflow:
         p.compute = await self._compute(await self._azure_credentials(p))
         observation = await p.compute.observe(p.spec.vm)
         if observation is not None:
-            p.vm = VmInfo.observed(observation)
-        action = planner.plan(p.spec, self.status, observation, now=p.now(), confirmed=p.resource.confirmed)
+            p.vm, p.observation = VmInfo.observed(observation), observation
+        action = planner.plan(
+            p.spec,
+            self.status,
+            observation,
+            now=p.now(),
+            confirmed=p.resource.confirmed,
+            approved=p.resource.approved,
+        )
         return await steps.perform(p, action)
 
     async def _azure_credentials(self, p: Pass) -> ports.AzureCredentials | None:

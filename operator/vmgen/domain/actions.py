@@ -78,6 +78,36 @@ class Generalize:
 
 
 @dataclass(frozen=True)
+class RunPreflight:
+    """spec.mode Preflight: every read-only check, each finding recorded; the resource ends there."""
+
+
+@dataclass(frozen=True)
+class TakeSnapshots:
+    """spec.preserveSource: snapshot the VM's disks (create what is missing, watch what is creating)."""
+
+
+@dataclass(frozen=True)
+class AwaitApproval:
+    """spec.approval Manual: nothing irreversible until the annotation vmgen.io/approve is "true"."""
+
+
+@dataclass(frozen=True)
+class Approve:
+    """The annotation is set: checkpoint the approval."""
+
+
+@dataclass(frozen=True)
+class CaptureImage:
+    """spec.capture.managedImage: create the managed image from the generalized VM, or watch it."""
+
+
+@dataclass(frozen=True)
+class PublishVersion:
+    """spec.capture.galleryImageVersion: create the version, or watch its per-region replication."""
+
+
+@dataclass(frozen=True)
 class Succeed:
     """Every step is done."""
 
@@ -113,6 +143,12 @@ Action = (
     | ResumeDeallocate
     | Checkpoint
     | Generalize
+    | RunPreflight
+    | TakeSnapshots
+    | AwaitApproval
+    | Approve
+    | CaptureImage
+    | PublishVersion
     | Succeed
     | Fail
     | Wait

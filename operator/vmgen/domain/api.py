@@ -13,6 +13,8 @@ KIND = "VMGeneralization"
 
 CONFIRM_ANNOTATION = "vmgen.io/confirm-deprovisioned"
 """Set to "true" by a person who checked that a guest was deprovisioned when vmgen cannot tell."""
+APPROVE_ANNOTATION = "vmgen.io/approve"
+"""Set to "true" by a person to let a `spec.approval: Manual` job take its first irreversible step."""
 VM_ID_ANNOTATION = "vmgen.io/vm-id"
 """On a per-VM Lease: the full ARM id of the VM it claims (the Lease name is only a hash of it)."""
 FINALIZER = "vmgen.io/finalizer"
@@ -22,6 +24,7 @@ LAST_HANDLED_KEY = "last-handled-configuration"
 LEASE_PREFIX = "vmgen-"
 
 __all__ = [
+    "APPROVE_ANNOTATION",
     "CONFIRM_ANNOTATION",
     "FINALIZER",
     "GROUP",

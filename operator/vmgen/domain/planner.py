@@ -28,8 +28,11 @@ from vmgen.domain import api, model
 from vmgen.domain.actions import (
     Action,
     Adopt,
+    Approve,
+    AwaitApproval,
     AwaitConfirmation,
     BeginDeallocate,
+    CaptureImage,
     Checkpoint,
     ConfirmDeprovision,
     Deprovision,
@@ -37,8 +40,11 @@ from vmgen.domain.actions import (
     Fail,
     Generalize,
     MarkDeprovisionUnknown,
+    PublishVersion,
     ResumeDeallocate,
+    RunPreflight,
     Succeed,
+    TakeSnapshots,
     Validate,
     VerifyDeprovision,
     Wait,
@@ -49,14 +55,19 @@ from vmgen.domain.status import Phase, Status, StepName, StepState
 
 __all__ = [
     "AGENT_RECHECK_SECONDS",
+    "APPROVAL_RECHECK_SECONDS",
+    "APPROVE_ANNOTATION",
     "CLAIM_RECHECK_SECONDS",
     "CONFIRMATION_RECHECK_SECONDS",
     "CONFIRM_ANNOTATION",
     "TRANSITION_RECHECK_SECONDS",
     "Action",
     "Adopt",
+    "Approve",
+    "AwaitApproval",
     "AwaitConfirmation",
     "BeginDeallocate",
+    "CaptureImage",
     "Checkpoint",
     "ConfirmDeprovision",
     "Deprovision",
@@ -64,8 +75,11 @@ __all__ = [
     "Fail",
     "Generalize",
     "MarkDeprovisionUnknown",
+    "PublishVersion",
     "ResumeDeallocate",
+    "RunPreflight",
     "Succeed",
+    "TakeSnapshots",
     "Validate",
     "VerifyDeprovision",
     "Wait",
@@ -79,6 +93,9 @@ CONFIRMATION_RECHECK_SECONDS = 60.0
 """An annotation change also wakes the resource at once; this is only the fallback cadence."""
 
 CONFIRM_ANNOTATION = api.CONFIRM_ANNOTATION
+APPROVE_ANNOTATION = api.APPROVE_ANNOTATION
+APPROVAL_RECHECK_SECONDS = 60.0
+"""An annotation change wakes the resource at once; this is the fallback cadence."""
 
 
 _STOPPED = (model.PowerState.DEALLOCATED, model.PowerState.STOPPED)
@@ -92,6 +109,7 @@ def plan(
     now: datetime,
     confirmed: bool,
     claimed_by: str | None = None,
+    approved: bool = False,
 ) -> Action:
     """The next action. `observation` is None when Azure has no such VM; it is not read (and ignored)
     when `claimed_by` names another VMGeneralization holding the VM's lease."""
@@ -117,10 +135,20 @@ def plan(
         )
     if step is StepName.VALIDATE:
         return _validate(spec, observation, confirmed=confirmed)
+    if step is StepName.PREFLIGHT:
+        return RunPreflight()
+    if step is StepName.CAPTURE:
+        return CaptureImage()
+    if step is StepName.PUBLISH:
+        return PublishVersion()
     if observation.generalized:
         if step is StepName.GENERALIZE:
             return Checkpoint(StepName.GENERALIZE, Reason.VM_GENERALIZED, "Azure reports the VM generalized.")
         return Adopt()
+    if step is StepName.SNAPSHOT:
+        return TakeSnapshots()
+    if step is StepName.APPROVAL:
+        return Approve() if approved else AwaitApproval()
     if step is StepName.DEPROVISION:
         return _deprovision(spec, status, observation, confirmed=confirmed)
     if step is StepName.SHUTDOWN:

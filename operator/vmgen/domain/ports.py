@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from vmgen.domain import model
+from vmgen.domain import images, model
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,9 @@ class AzureCredentials:
     client_secret: str = field(repr=False)
 
 
-class Compute(Protocol):
-    """Azure Compute for one credential (kept for a resource's life, renewed when its Secret changes)."""
+class Compute(images.ImageCapture, Protocol):
+    """Azure Compute for one credential (kept for a resource's life, renewed when its Secret changes):
+    VMs, Run Command, and (from `images.ImageCapture`) snapshots, managed images and gallery versions."""
 
     async def observe(self, vm: model.VmRef) -> model.VmObservation | None:
         """GET the VM with its instance view; None when Azure says ResourceNotFound."""

@@ -290,12 +290,13 @@ class Status:
         return status._ready(ConditionStatus.FALSE, reason, message, at)
 
     def adopt(self, message: str, *, at: Stamp) -> Status:
-        """Azure reports the VM generalized already: every remaining step is skipped, and it succeeds."""
+        """Azure reports the VM generalized already: the steps up to generalize are skipped; it succeeds,
+        or goes on to capture and publish when the spec asks for an image."""
         reason = Reason.ADOPTED_GENERALIZED_VM
         status = self
         for name in self.order:
             step = status.step(name)
-            if step.state.done:
+            if step.state.done or name in _IMAGE_STEPS:
                 continue
             status = status.with_step(
                 name,
@@ -305,14 +306,50 @@ class Status:
                 message=message,
                 continuation_token=None,
             )
-            if name.condition is not None:
+            if name in _ADOPTED_CONDITIONS and name.condition is not None:
                 status = status._set(name.condition, ConditionStatus.TRUE, reason, message, at)
+        following = status.current_step
+        if following is not None:
+            status = replace(status, phase=following.phase)
+            return status._ready(
+                ConditionStatus.FALSE, following.phase.value, f"{message} Next: {following.phase.value}.", at
+            )
         status = replace(status, phase=Phase.SUCCEEDED, completed_at=at.now)
         return status._ready(ConditionStatus.TRUE, reason, message, at)
 
     def succeed(self, message: str, *, at: Stamp) -> Status:
         status = replace(self, phase=Phase.SUCCEEDED, completed_at=at.now)
         return status._ready(ConditionStatus.TRUE, Reason.SUCCEEDED, message, at)
+
+    def with_outputs(self, outputs: Outputs) -> Status:
+        return replace(self, outputs=outputs)
+
+    def preflight_complete(self, findings: tuple[tuple[str, str], ...], message: str, *, at: Stamp) -> Status:
+        """spec.mode Preflight ends here: the findings (reason, message) in outputs, PreflightPassed True
+        when there are none, Ready the same."""
+        step = self.step(StepName.PREFLIGHT)
+        status = self.with_step(
+            StepName.PREFLIGHT,
+            state=StepState.SUCCEEDED if not findings else StepState.FAILED,
+            started_at=step.started_at or at.now,
+            finished_at=at.now,
+            attempts=max(step.attempts, 1),
+            message=message,
+        )
+        status = replace(
+            status,
+            phase=Phase.PREFLIGHT_COMPLETE,
+            completed_at=at.now,
+            outputs=replace(self.outputs, findings=tuple({"reason": r, "message": m} for r, m in findings)),
+        )
+        value = ConditionStatus.FALSE if findings else ConditionStatus.TRUE
+        reason = Reason.PREFLIGHT_FAILED if findings else Reason.PREFLIGHT_PASSED
+        status = status._set(ConditionType.PREFLIGHT_PASSED, value, reason, message, at)
+        return status._ready(value, reason, message, at)
+
+
+_IMAGE_STEPS = frozenset({StepName.CAPTURE, StepName.PUBLISH})
+_ADOPTED_CONDITIONS = frozenset({StepName.DEPROVISION, StepName.SHUTDOWN, StepName.GENERALIZE})
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from vmgen.domain import api, errors
+from vmgen.domain import api, errors, model
 from vmgen.domain import ports as domain_ports
 from vmgen.domain.spec import Spec
 from vmgen.domain.status import Stamp, Status, StepName, VmInfo, merge_patch
@@ -39,6 +39,10 @@ class Resource:
     @property
     def confirmed(self) -> bool:
         return self.annotations.get(api.CONFIRM_ANNOTATION, "").strip().lower() == "true"
+
+    @property
+    def approved(self) -> bool:
+        return self.annotations.get(api.APPROVE_ANNOTATION, "").strip().lower() == "true"
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class Pass:
     record: Record
     compute: domain_ports.Compute | None = None
     vm: VmInfo | None = None
+    observation: model.VmObservation | None = None
+    """This pass's fresh read of the VM (None when it was not read: claimed by another, or missing)."""
 
     @property
     def status(self) -> Status:
@@ -100,6 +106,10 @@ class Pass:
     @property
     def at(self) -> Stamp:
         return Stamp(now=self.now(), generation=self.resource.generation)
+
+    def observed(self) -> model.VmObservation:
+        assert self.observation is not None, "the planner plans this action only for an observed VM"
+        return self.observation
 
     def azure(self) -> domain_ports.Compute:
         assert self.compute is not None, "only waits and failures are planned without an observation"
