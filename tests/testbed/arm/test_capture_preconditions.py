@@ -4,13 +4,21 @@ state, Hyper-V generation or security type differ from the source VM's, each wit
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from arm_test_support import error_code, error_message
+from arm_test_support import assert_logged_bodies_match_azure, error_code, error_message
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
 from vmgen_testbed.arm.server import ArmSimulator
+
+
+@pytest.fixture(autouse=True)
+def bodies_match_azures_schema(arm: ArmSimulator) -> Iterator[None]:
+    start = len(arm.requests())
+    yield
+    assert_logged_bodies_match_azure(arm.requests()[start:])
 
 
 def seed(arm: ArmSimulator, **state: Any) -> tuple[str, str]:

@@ -6,12 +6,21 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from arm_test_support import assert_logged_bodies_match_azure
 
 from vmgen_testbed.arm.galleries import REPLICATION
 from vmgen_testbed.arm.server import ArmSimulator, Fault
+
+
+@pytest.fixture(autouse=True)
+def bodies_match_azures_schema(arm: ArmSimulator) -> Iterator[None]:
+    start = len(arm.requests())
+    yield
+    assert_logged_bodies_match_azure(arm.requests()[start:])
 
 
 @pytest.fixture
