@@ -3,9 +3,12 @@
 `ArmSimulator.start()` runs an aiohttp server in its own thread and event loop, so that tests and the
 demo may block (subprocesses, sync clients) while it keeps serving. It answers, over TLS from a CA made
 at start (`ca_bundle`), the calls vmgen makes: VM get/instanceView, powerOff/deallocate/start as
-long-running operations, synchronous generalize, runCommand (run inside the VM's `Guest`), and PUT/GET
-of images, snapshots, galleries, gallery images and gallery image versions. The same server is the fake
-Entra authority (`entra.py`) and, under `/_control/`, a JSON control surface for other processes.
+long-running operations, synchronous generalize, runCommand (run inside the VM's `Guest`). The resources
+of capture and copy register their own routes from their modules: `snapshots` (snapshots, disks),
+`images` (managed images), `galleries` (galleries, definitions, replicating versions), `network`
+(virtual networks, subnets, NICs) and `vm_lifecycle` (VM create from disks, delete), sharing the helpers
+of `resources`. The same server is the fake Entra authority (`entra.py`) and, under `/_control/`, a JSON
+control surface for other processes.
 
 Every ARM request goes through one pipeline: bearer token (401 AuthenticationFailed /
 InvalidAuthenticationToken) -> api-version (400) -> subscription (404 SubscriptionNotFound) -> injected
