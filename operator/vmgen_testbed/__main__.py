@@ -61,6 +61,7 @@ def up(state_dir: Path, *, linux_vms: int, windows_vms: int = 0) -> None:
         vms: list[dict[str, Any]] = []
         if linux_vms:
             host = SandboxHost(state_dir / "linux")
+            sim.set_guest_factory(host.guest_factory())  # copies of VMs boot sandboxes of their own
             stack.callback(host.close)
             for number in range(1, linux_vms + 1):
                 sandbox = host.create(f"vm-linux-{number:02d}", username="azureuser")

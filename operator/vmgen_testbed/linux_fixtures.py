@@ -4,6 +4,8 @@
 simulator (`arm` fixture) as a running Linux VM backed by that guest, so power operations and Run
 Command reach it. Sandboxes are torn down by finalizers, also when the test fails; the session host
 removes anything left at the end and, at start, what crashed earlier runs left behind.
+`linux_copies` makes VMs that the simulator creates from disks (PUT virtualMachines, issue 11) boot a
+new sandbox from the disk's captured filesystem state; it yields the sandboxes so booted, by VM name.
 These fixtures need root, network namespaces and overlayfs; without them they fail (never skip) with
 a message saying what is missing.
 """
@@ -20,7 +22,15 @@ import pytest
 
 from vmgen_testbed.linux import rootfs, sandbox
 
-__all__ = ["TEST_RESOURCE_GROUP", "TEST_SUBSCRIPTION_ID", "TestVm", "linux_rootfs", "linux_vm", "sandboxes"]
+__all__ = [
+    "TEST_RESOURCE_GROUP",
+    "TEST_SUBSCRIPTION_ID",
+    "TestVm",
+    "linux_copies",
+    "linux_rootfs",
+    "linux_vm",
+    "sandboxes",
+]
 
 TEST_SUBSCRIPTION_ID = "3f2c6a1e-8b4d-4e7f-9a05-6c1d2e3f4a5b"
 TEST_RESOURCE_GROUP = "rg-vmgen-test"
@@ -71,4 +81,14 @@ def linux_vm(sandboxes: sandbox.SandboxHost, arm: Any) -> Iterator[Callable[...,
 
     yield make
     for guest in created:
+        sandboxes.destroy(guest)
+
+
+@pytest.fixture
+def linux_copies(sandboxes: sandbox.SandboxHost, arm: Any) -> Iterator[dict[str, sandbox.LinuxSandbox]]:
+    booted: dict[str, sandbox.LinuxSandbox] = {}
+    arm.set_guest_factory(sandboxes.guest_factory(booted))
+    yield booted
+    arm.set_guest_factory(None)
+    for guest in booted.values():
         sandboxes.destroy(guest)

@@ -1,9 +1,11 @@
 """Azure Compute through the real async SDK, spoken in vmgen's vocabulary and error tree.
 
 `ComputeFactory(settings)(credentials)` gives an `AzureCompute` (an async context manager) that
-implements `ports.Compute`: it owns one credential and, lazily, one `ComputeManagementClient` per
-subscription, and turns SDK objects into `model` values and SDK exceptions into `errors` classes
-(`translate`, the one place that does it). Nothing from azure-* leaves this module.
+implements `ports.Compute`: it owns one `AzureSession` (one credential and, lazily, one Compute and one
+Network client per subscription) and turns SDK objects into `model` values and SDK exceptions into
+`errors` classes (`translate`, the one place that does it). The capture and copy adapters
+(`azure_images.AzureImages`, `azure_copy.AzureCopies`) share that session: `AzureImages(compute.session)`.
+Nothing from azure-* leaves the adapters.
 
 Traps it avoids:
 - Long-running operations: azure-core waits 30 s between polls by default; `poll_interval` is set on
@@ -51,11 +53,12 @@ from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.compute import models as azmodels
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.compute.aio.operations import VirtualMachinesOperations
+from azure.mgmt.network.aio import NetworkManagementClient
 
 from vmgen import config
 from vmgen.domain import errors, model, ports
 
-__all__ = ["AzureCompute", "AzureSettings", "ComputeFactory", "translate"]
+__all__ = ["AzureCompute", "AzureSession", "AzureSettings", "ComputeFactory", "translate"]
 
 _PUBLIC_AUTHORITIES = frozenset(
     {
@@ -107,14 +110,65 @@ class ComputeFactory:
         return AzureCompute(self._settings, credentials)
 
 
+class AzureSession:
+    """One credential and its clients (Compute and Network, one per subscription), closed together."""
+
+    def __init__(self, settings: AzureSettings, credentials: ports.AzureCredentials | None) -> None:
+        self.settings = settings
+        self.secret = credentials.client_secret if credentials else None
+        self._credential = _credential(settings, credentials)
+        self._compute: dict[str, ComputeManagementClient] = {}
+        self._network: dict[str, NetworkManagementClient] = {}
+
+    async def aclose(self) -> None:
+        clients: list[ComputeManagementClient | NetworkManagementClient] = [
+            *self._compute.values(),
+            *self._network.values(),
+        ]
+        self._compute, self._network = {}, {}
+        for client in clients:
+            await client.close()
+        await self._credential.close()
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.settings.arm_endpoint,
+            "credential_scopes": [self.settings.credential_scope],
+            "connection_verify": self.settings.ca_bundle or True,
+            "polling_interval": self.settings.poll_interval,
+            "retry_total": self.settings.retry_total,
+        }
+
+    def compute(self, subscription_id: str) -> ComputeManagementClient:
+        client = self._compute.get(subscription_id)
+        if client is None:
+            client = ComputeManagementClient(self._credential, subscription_id, **self._options())
+            self._compute[subscription_id] = client
+        return client
+
+    def network(self, subscription_id: str) -> NetworkManagementClient:
+        client = self._network.get(subscription_id)
+        if client is None:
+            client = NetworkManagementClient(self._credential, subscription_id, **self._options())
+            self._network[subscription_id] = client
+        return client
+
+    @contextlib.contextmanager
+    def translated(self) -> Iterator[None]:
+        """SDK and transport exceptions become vmgen's errors (`translate`) inside this block."""
+        try:
+            yield
+        except (AzureError, aiohttp.ClientError, OSError) as exc:
+            raise translate(exc, secret=self.secret) from exc
+
+
 class AzureCompute:
     """`ports.Compute` for one credential; closes its clients and credential on exit."""
 
     def __init__(self, settings: AzureSettings, credentials: ports.AzureCredentials | None) -> None:
         self._settings = settings
-        self._secret = credentials.client_secret if credentials else None
-        self._credential = _credential(settings, credentials)
-        self._clients: dict[str, ComputeManagementClient] = {}
+        self.session = AzureSession(settings, credentials)
+        self._secret = self.session.secret
 
     async def __aenter__(self) -> Self:
         return self
@@ -125,10 +179,7 @@ class AzureCompute:
         await self.aclose()
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.close()
-        await self._credential.close()
+        await self.session.aclose()
 
     async def observe(self, vm: model.VmRef) -> model.VmObservation | None:
         with self._translated():
@@ -187,26 +238,10 @@ class AzureCompute:
         return _script_output(result)
 
     def _vms(self, vm: model.VmRef) -> VirtualMachinesOperations:
-        client = self._clients.get(vm.subscription_id)
-        if client is None:
-            client = ComputeManagementClient(
-                self._credential,
-                vm.subscription_id,
-                base_url=self._settings.arm_endpoint,
-                credential_scopes=[self._settings.credential_scope],
-                connection_verify=self._settings.ca_bundle or True,
-                polling_interval=self._settings.poll_interval,
-                retry_total=self._settings.retry_total,
-            )
-            self._clients[vm.subscription_id] = client
-        return client.virtual_machines
+        return self.session.compute(vm.subscription_id).virtual_machines
 
-    @contextlib.contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except (AzureError, aiohttp.ClientError, OSError) as exc:
-            raise translate(exc, secret=self._secret) from exc
+    def _translated(self) -> contextlib.AbstractContextManager[None]:
+        return self.session.translated()
 
 
 def _credential(

@@ -3,7 +3,11 @@
 The operator classifies failures by `error.code` and shows `error.message` to people, so a simulator that
 answered "409 conflict" would test nothing. Every refusal the simulator makes is built here, in one
 place, with Azure's exact text where it is documented or commonly observed (the generalize, start and
-Create Image refusals, ResourceNotFound with its aka.ms link, AADSTS7000215 for a wrong secret).
+Create Image refusals, ResourceNotFound with its aka.ms link, AADSTS7000215 for a wrong secret, the
+managed image of a Trusted Launch VM, the Hypervisor generation conflict of a gallery image version, a
+subnet a NIC references that does not exist, SkuNotAvailable). Where Azure's wording is not on record
+(a security type or OS state that differs from the image definition's, a disk or NIC in use), the text
+follows the shape of its recorded siblings; those builders say so.
 
 Trap avoided: ARM bodies are `{"error": {"code", "message", "target"?}}` (CloudError), while Entra's are
 OAuth2 `{"error": "invalid_client", "error_description": ...}`; the two are never mixed.
@@ -155,6 +159,92 @@ def image_requires_generalized(vm: str, operation: str = "Create Image") -> ArmE
         409,
         "OperationNotAllowed",
         f"The operation '{operation}' requires the Virtual Machine '{vm}' to be Generalized.",
+    )
+
+
+def managed_image_of_security_type(security_type: str) -> ArmError:
+    return ArmError(
+        409,
+        "OperationNotAllowed",
+        "Creation of managed images are not supported for virtual machine with "
+        f"{security_type} security type.",
+    )
+
+
+def hyper_v_generation_differs(source_id: str, source: str, definition: str) -> ArmError:
+    return ArmError(
+        409,
+        "Conflict",
+        f"The resource with id '{source_id}' has a different Hypervisor generation ['{source}'] than "
+        f"the parent gallery image Hypervisor generation ['{definition}'].",
+    )
+
+
+def security_type_differs(source_id: str, source: str, definition: str) -> ArmError:
+    """Modeled on the Hypervisor generation conflict (Azure's exact text is not on record)."""
+    return ArmError(
+        409,
+        "Conflict",
+        f"The resource with id '{source_id}' has a different security type ['{source}'] than the "
+        f"parent gallery image security type ['{definition}'].",
+    )
+
+
+def os_state_differs(source_id: str, definition: str) -> ArmError:
+    """A generalized source under a Specialized definition (modeled, see above)."""
+    return ArmError(
+        409,
+        "Conflict",
+        f"The resource with id '{source_id}' is Generalized but the parent gallery image OS state is "
+        f"['{definition}'].",
+    )
+
+
+def os_type_differs(source_id: str, source: str, definition: str) -> ArmError:
+    return ArmError(
+        409,
+        "Conflict",
+        f"The resource with id '{source_id}' has a different OS type ['{source}'] than the parent "
+        f"gallery image OS type ['{definition}'].",
+    )
+
+
+def property_change_not_allowed(name: str) -> ArmError:
+    return ArmError(
+        409, "PropertyChangeNotAllowed", f"Changing property '{name}' is not allowed.", target=name
+    )
+
+
+def referenced_resource_not_found(referenced: str, referencing: str) -> ArmError:
+    return ArmError(
+        400,
+        "InvalidResourceReference",
+        f"Resource {referenced} referenced by resource {referencing} was not found. Please make sure "
+        "that the referenced resource exists, and that both resources are in the same region.",
+    )
+
+
+def sku_not_available(size: str, location: str) -> ArmError:
+    return ArmError(
+        409,
+        "SkuNotAvailable",
+        f"The requested VM size for resource 'Following SKUs have failed for Capacity Restrictions: "
+        f"{size}' is currently not available in location '{location}'. Please try another size or deploy "
+        "to a different location or different zone. See https://aka.ms/azureskunotavailable for details.",
+    )
+
+
+def disk_in_use(disk: str, vm_id: str) -> ArmError:
+    """Modeled (see above): deleting or attaching a disk that a VM uses."""
+    return ArmError(409, "OperationNotAllowed", f"Disk {disk} is attached to VM {vm_id}.")
+
+
+def nic_in_use(nic_id: str, vm_id: str) -> ArmError:
+    return ArmError(
+        400,
+        "NicInUse",
+        f"Network Interface {nic_id} is used by existing resource {vm_id}. In order to delete the "
+        "network interface, it must be dissociated from the resource. To learn more, see aka.ms/deletenic.",
     )
 
 

@@ -30,6 +30,7 @@ class Operation:
     name: str  # simulator operation name, e.g. "powerOff"
     subscription_id: str
     location: str
+    provider: str = "Microsoft.Compute"  # whose locations/{location}/operations path polls it
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     status: str = "InProgress"  # InProgress | Succeeded | Failed
@@ -60,7 +61,7 @@ class Operation:
     def urls(self, base_url: str, api_version: str) -> tuple[str, str]:
         """(Azure-AsyncOperation, Location), absolute, on the host the client used."""
         path = (
-            f"{base_url}/subscriptions/{self.subscription_id}/providers/Microsoft.Compute/locations/"
+            f"{base_url}/subscriptions/{self.subscription_id}/providers/{self.provider}/locations/"
             f"{self.location}/operations/{self.id}"
         )
         return (

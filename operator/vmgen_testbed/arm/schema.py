@@ -26,7 +26,7 @@ __all__ = ["response_definition", "validate"]
 _SCHEMAS = Path(__file__).with_name("schemas")
 _BASE = "https://github.com/Azure/azure-rest-api-specs/blob/main/"
 # Searched in this order for a definition name; the first file that defines it wins.
-_FILES = ("ComputeRP.json", "DiskRP.json", "GalleryRP.json", "types.json", "common.json")
+_FILES = ("ComputeRP.json", "DiskRP.json", "GalleryRP.json", "NetworkRP.json", "types.json", "common.json")
 
 # Which published definition a successful response of each simulator operation must match.
 _SUCCESS_DEFINITIONS = {
@@ -46,6 +46,14 @@ _SUCCESS_DEFINITIONS = {
     "getGalleryImage": "GalleryImage",
     "createGalleryImageVersion": "GalleryImageVersion",
     "getGalleryImageVersion": "GalleryImageVersion",
+    "createDisk": "Disk",
+    "getDisk": "Disk",
+    "createVm": "VirtualMachine",
+    "createVirtualNetwork": "VirtualNetwork",
+    "getVirtualNetwork": "VirtualNetwork",
+    "getSubnet": "Subnet",
+    "createNetworkInterface": "NetworkInterface",
+    "getNetworkInterface": "NetworkInterface",
 }
 
 

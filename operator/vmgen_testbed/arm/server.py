@@ -3,9 +3,12 @@
 `ArmSimulator.start()` runs an aiohttp server in its own thread and event loop, so that tests and the
 demo may block (subprocesses, sync clients) while it keeps serving. It answers, over TLS from a CA made
 at start (`ca_bundle`), the calls vmgen makes: VM get/instanceView, powerOff/deallocate/start as
-long-running operations, synchronous generalize, runCommand (run inside the VM's `Guest`), and PUT/GET
-of images, snapshots, galleries, gallery images and gallery image versions. The same server is the fake
-Entra authority (`entra.py`) and, under `/_control/`, a JSON control surface for other processes.
+long-running operations, synchronous generalize, runCommand (run inside the VM's `Guest`). The resources
+of capture and copy register their own routes from their modules: `snapshots` (snapshots, disks),
+`images` (managed images), `galleries` (galleries, definitions, replicating versions), `network`
+(virtual networks, subnets, NICs) and `vm_lifecycle` (VM create from disks, delete), sharing the helpers
+of `resources`. The same server is the fake Entra authority (`entra.py`) and, under `/_control/`, a JSON
+control surface for other processes.
 
 Every ARM request goes through one pipeline: bearer token (401 AuthenticationFailed /
 InvalidAuthenticationToken) -> api-version (400) -> subscription (404 SubscriptionNotFound) -> injected
@@ -31,20 +34,19 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import trustme
 from aiohttp import web
 
-from vmgen_testbed.arm import errors
+from vmgen_testbed.arm import errors, galleries, images, network, snapshots, vm_lifecycle
 from vmgen_testbed.arm.entra import Entra, redacted
 from vmgen_testbed.arm.faults import Fault
-from vmgen_testbed.arm.lro import Operation, iso
+from vmgen_testbed.arm.lro import Operation
 from vmgen_testbed.arm.run_commands import RunCommands
 from vmgen_testbed.arm.state import LONG_RUNNING, POWER_OPERATIONS, POWER_STATES, RequestRecord, Vm, World
-from vmgen_testbed.guest import Guest, ShellNotSupported
+from vmgen_testbed.guest import Guest, GuestFactory, ShellNotSupported
 
 __all__ = ["ArmSimulator", "Fault", "RequestRecord"]
 
@@ -55,14 +57,6 @@ _RUN_COMMANDS = {
     "RunPowerShellScript": ("powershell", "Windows", "RunCommandWindows"),
 }
 _OUTPUT_LIMIT = 4096  # Run Command returns only the last 4,096 bytes of each stream
-# PUT-created resources: operation -> (ARM type, status of the initial answer)
-_CREATED = {
-    "createImage": ("Microsoft.Compute/images", 201),
-    "createSnapshot": ("Microsoft.Compute/snapshots", 202),
-    "createGallery": ("Microsoft.Compute/galleries", 201),
-    "createGalleryImage": ("Microsoft.Compute/galleries/images", 201),
-    "createGalleryImageVersion": ("Microsoft.Compute/galleries/images/versions", 201),
-}
 
 
 class _Dropped(Exception):
@@ -97,6 +91,7 @@ class ArmSimulator:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.guest_factory: GuestFactory | None = None  # boots guests of VMs created by PUT
 
     # ---- addresses ------------------------------------------------------------------------------
 
@@ -197,26 +192,36 @@ class ArmSimulator:
         generalized: bool = False,
         agent_ready: bool = True,
         location: str = "westeurope",
+        security_type: str | None = None,
+        hyper_v_generation: str = "V2",
+        data_disks: int = 0,
     ) -> None:
-        """Create (or replace) a VM, and its subscription and resource group as needed. The guest is
-        not called: it is expected to be in the state given (e.g. its sshd up for "running")."""
+        """Create (or replace) a VM, its NIC in `<rg>-vnet/default`, and its subscription and resource
+        group as needed. The guest is not called: it is expected to be in the state given (e.g. its
+        sshd up for "running"). `security_type` is TrustedLaunch or ConfidentialVM (None: Standard);
+        `data_disks` gives the VM that many managed data disks (luns 0..n-1)."""
         if os_type not in ("Linux", "Windows"):
             raise ValueError(f"os_type must be Linux or Windows, not {os_type!r}")
         if power_state not in POWER_STATES:
             raise ValueError(f"power_state must be one of {', '.join(POWER_STATES)}, not {power_state!r}")
-        self.world.add_vm(
-            Vm(
-                subscription_id=subscription_id,
-                resource_group=resource_group,
-                name=name,
-                os_type=os_type,
-                location=location,
-                power_state=power_state,
-                generalized=generalized,
-                agent_ready=agent_ready,
-                guest=guest,
-            )
+        vm = Vm(
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+            name=name,
+            os_type=os_type,
+            location=location,
+            power_state=power_state,
+            generalized=generalized,
+            agent_ready=agent_ready,
+            guest=guest,
+            security_type=security_type,
+            hyper_v_generation=hyper_v_generation,
         )
+        vm.data_disks = [
+            (lun, vm.os_disk_id.replace("_OsDisk_1_", f"_DataDisk_{lun}_")) for lun in range(data_disks)
+        ]
+        self.world.add_vm(vm)
+        network.ensure_seeded_nic(self.world, vm, getattr(guest, "ip", None))
 
     def update_vm(
         self,
@@ -252,30 +257,74 @@ class ArmSimulator:
         os_type: str = "Linux",
         os_state: str = "Generalized",
         location: str = "westeurope",
-    ) -> None:
-        """Create a gallery and an image definition in it, ready for image versions."""
+        hyper_v_generation: str = "V2",
+        security_type: str | None = None,
+    ) -> str:
+        """Create a gallery (if needed) and an image definition in it, ready for image versions; returns
+        the definition's id. `security_type` becomes the SecurityType feature (None: Standard)."""
         self.world.ensure_resource_group(subscription_id, resource_group)
         prefix = (
             f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/Microsoft.Compute"
         )
         gallery_id, image_id = f"{prefix}/galleries/{gallery}", f"{prefix}/galleries/{gallery}/images/{image}"
+        properties: dict[str, Any] = {
+            "osType": os_type,
+            "osState": os_state,
+            "hyperVGeneration": hyper_v_generation,
+            "identifier": {"publisher": "vmgen", "offer": gallery, "sku": image},
+        }
+        if security_type is not None:
+            properties["features"] = [{"name": "SecurityType", "value": security_type}]
         with self.world.lock:
-            self.world.resources[gallery_id.lower()] = _gallery_body(
-                gallery_id, gallery, location, subscription_id, {}, "Succeeded"
+            self.world.resources.setdefault(
+                gallery_id.lower(),
+                galleries.gallery_body(gallery_id, gallery, location, subscription_id, {}, "Succeeded"),
             )
-            self.world.resources[image_id.lower()] = _resource(
-                image_id,
-                image,
-                "Microsoft.Compute/galleries/images",
-                location,
-                {
-                    "osType": os_type,
-                    "osState": os_state,
-                    "hyperVGeneration": "V2",
-                    "identifier": {"publisher": "vmgen", "offer": gallery, "sku": image},
-                    "provisioningState": "Succeeded",
-                },
+            self.world.resources[image_id.lower()] = galleries.definition_body(
+                image_id, image, location, properties, "Succeeded"
             )
+        return image_id
+
+    def seed_subnet(
+        self,
+        *,
+        subscription_id: str,
+        resource_group: str,
+        vnet: str,
+        subnet: str,
+        prefix: str = "10.1.0.0/24",
+        location: str = "westeurope",
+    ) -> str:
+        """Create a virtual network (if needed) with this subnet; returns the subnet's id."""
+        return network.seed_subnet(
+            self.world,
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+            vnet=vnet,
+            subnet=subnet,
+            prefix=prefix,
+            location=location,
+        )
+
+    def set_unavailable_sizes(self, sizes: list[str]) -> None:
+        """VM sizes that a VM creation refuses with SkuNotAvailable (replaces the previous list)."""
+        with self.world.lock:
+            self.world.unavailable_sizes = {size.lower() for size in sizes}
+
+    def set_guest_factory(self, factory: GuestFactory | None) -> None:
+        """Boot guests for VMs created by PUT (None: such VMs are pure models)."""
+        self.guest_factory = factory
+
+    def resource(self, resource_id: str) -> dict[str, Any] | None:
+        """The stored body of a PUT-created resource (snapshot, disk, NIC, image, ...), or None."""
+        with self.world.lock:
+            body = self.world.resources.get(resource_id.lower())
+            return json.loads(json.dumps(body)) if body is not None else None
+
+    def disk_content(self, resource_id: str) -> Path | None:
+        """The guest filesystem state a snapshot or disk holds (a tar), None when it holds none."""
+        with self.world.lock:
+            return self.world.disk_contents.get(resource_id.lower())
 
     def set_latency(self, operation: str, seconds: float) -> None:
         """Long-running operations stay InProgress this long; other operations answer this much later."""
@@ -316,19 +365,12 @@ class ArmSimulator:
             add("POST", f"{_VMS}/virtualMachines/{{vm}}/{operation}", self._power, name=operation)
         add("POST", f"{_VMS}/virtualMachines/{{vm}}/generalize", self._generalize, name="generalize")
         add("POST", f"{_VMS}/virtualMachines/{{vm}}/runCommand", self._run_command, name="runCommand")
-        for suffix, kind in (
-            ("images/{name}", "Image"),
-            ("snapshots/{name}", "Snapshot"),
-            ("galleries/{gallery}", "Gallery"),
-            ("galleries/{gallery}/images/{image}", "GalleryImage"),
-            ("galleries/{gallery}/images/{image}/versions/{name}", "GalleryImageVersion"),
-        ):
-            add("GET", f"{_VMS}/{suffix}", self._get_resource, name=f"get{kind}")
-            add("PUT", f"{_VMS}/{suffix}", self._put_resource, name=f"create{kind}")
+        for module in (snapshots, images, galleries, network, vm_lifecycle):
+            module.add_routes(app, self)
         add(
             "GET",
-            "/subscriptions/{subscription}/providers/Microsoft.Compute/locations/{location}/operations/"
-            "{operation}",
+            r"/subscriptions/{subscription}/providers/{provider:Microsoft\.(?:Compute|Network)}/locations/"
+            "{location}/operations/{operation}",
             self._operation,
             name="operationStatus",
         )
@@ -339,6 +381,8 @@ class ArmSimulator:
         app.router.add_get(f"{control}/vms/{{subscription}}/{{rg}}/{{vm}}", self._control_vm)
         app.router.add_patch(f"{control}/vms/{{subscription}}/{{rg}}/{{vm}}", self._control_update_vm)
         app.router.add_post(f"{control}/gallery-images", self._control_gallery_image)
+        app.router.add_post(f"{control}/image-definitions", self._control_gallery_image)
+        app.router.add_post(f"{control}/subnets", self._control_subnet)
         app.router.add_post(f"{control}/service-principals", self._control_service_principal)
         app.router.add_post(f"{control}/latency", self._control_latency)
         app.router.add_post(f"{control}/faults", self._control_faults)
@@ -573,170 +617,7 @@ class ArmSimulator:
             with self.world.lock:
                 vm.running_command = False
 
-    # ---- PUT/GET resources and operations --------------------------------------------------------
-
-    async def _get_resource(self, request: web.Request) -> web.Response:
-        with self.world.lock:
-            body = self.world.resources.get(request.path.lower())
-            if body is None:
-                raise self._missing(request)
-            return web.json_response(body)
-
-    def _missing(self, request: web.Request) -> errors.ArmError:
-        subscription, rg = request.match_info["subscription"], request.match_info["rg"]
-        if not self.world.has_resource_group(subscription, rg):
-            return errors.resource_group_not_found(rg)
-        path = request.path.split("/providers/", 1)[1]
-        kind, _, name = path.rpartition("/")
-        return errors.resource_not_found(kind, name, rg)
-
-    async def _put_resource(self, request: web.Request) -> web.Response:
-        operation = request.match_info.route.name or ""
-        subscription, rg = request.match_info["subscription"], request.match_info["rg"]
-        if not self.world.has_resource_group(subscription, rg):
-            raise errors.resource_group_not_found(rg)
-        body = await _json_body(request)
-        if not isinstance(body, dict) or not body.get("location"):
-            raise errors.invalid_parameter("The resource must have a location.", "location")
-        properties: dict[str, Any] = body["properties"] if isinstance(body.get("properties"), dict) else {}
-        resource_id, name = request.path, request.path.rsplit("/", 1)[1]
-        arm_type, initial_status = _CREATED[operation]
-        with self.world.lock:
-            built = self._build(operation, request, properties, subscription, rg)
-            resource = (
-                _gallery_body(resource_id, name, body["location"], subscription, built, "Creating")
-                if operation == "createGallery"
-                else _resource(
-                    resource_id, name, arm_type, body["location"], {**built, "provisioningState": "Creating"}
-                )
-            )
-            if operation == "createSnapshot":
-                resource["sku"] = {"name": "Standard_LRS", "tier": "Standard"}
-            self.world.resources[resource_id.lower()] = resource
-            job = self._begin(operation, subscription, body["location"])
-        self._spawn(self._finish_create(resource, job, request.method))
-        async_url, location = job.urls(f"https://{request.host}", request.query["api-version"])
-        headers = {"Azure-AsyncOperation": async_url, "Retry-After": str(self.lro_retry_after)}
-        if initial_status == 202:
-            return web.Response(status=202, headers={**headers, "Location": location})
-        return web.json_response(resource, status=initial_status, headers=headers)
-
-    def _build(
-        self, operation: str, request: web.Request, properties: dict[str, Any], subscription: str, rg: str
-    ) -> dict[str, Any]:
-        """Validate a PUT against the world (under the lock) and return the resource's properties."""
-        now = iso(datetime.now(UTC))
-        if operation == "createImage":
-            source = (properties.get("sourceVirtualMachine") or {}).get("id")
-            if source is None:
-                storage = properties.get("storageProfile") or {}
-                if not (storage.get("osDisk") or {}).get("osType"):
-                    raise errors.invalid_parameter(
-                        "Either sourceVirtualMachine or storageProfile.osDisk must be given.", "properties"
-                    )
-                return {
-                    "storageProfile": storage,
-                    "hyperVGeneration": properties.get("hyperVGeneration", "V2"),
-                }
-            vm = self._source_vm(source, rg)
-            if not vm.generalized:
-                raise errors.image_requires_generalized(vm.name)
-            return {
-                "sourceVirtualMachine": {"id": vm.id},
-                "hyperVGeneration": "V2",
-                "storageProfile": {
-                    "osDisk": {
-                        "osType": vm.os_type,
-                        "osState": "Generalized",
-                        "managedDisk": {"id": vm.os_disk_id},
-                        "diskSizeGB": 30,
-                        "storageAccountType": "Premium_LRS",
-                    },
-                    "dataDisks": [],
-                    "zoneResilient": False,
-                },
-            }
-        if operation == "createSnapshot":
-            creation = properties.get("creationData") or {}
-            disk = self.world.vm_by_disk(str(creation.get("sourceResourceId", "")))
-            if disk is None:
-                raise errors.resource_not_found(
-                    "Microsoft.Compute/disks",
-                    str(creation.get("sourceResourceId", "")).rsplit("/", 1)[-1],
-                    rg,
-                )
-            return {
-                "osType": disk.os_type,
-                "creationData": {
-                    "createOption": creation.get("createOption", "Copy"),
-                    "sourceResourceId": disk.os_disk_id,
-                },
-                "diskSizeGB": 30,
-                "timeCreated": now,
-                "uniqueId": str(uuid.uuid4()),
-                "incremental": bool(properties.get("incremental", False)),
-            }
-        if operation == "createGallery":
-            return {"description": properties.get("description", "")}
-        gallery = request.match_info["gallery"]
-        gallery_id = (
-            f"/subscriptions/{subscription}/resourceGroups/{rg}/providers/Microsoft.Compute/"
-            f"galleries/{gallery}"
-        )
-        if operation == "createGalleryImage":
-            if gallery_id.lower() not in self.world.resources:
-                raise errors.parent_not_found(gallery)
-            if (
-                not isinstance(properties.get("identifier"), dict)
-                or properties.get("osType") not in ("Linux", "Windows")
-                or properties.get("osState") not in ("Generalized", "Specialized")
-            ):
-                raise errors.invalid_parameter(
-                    "osType, osState and identifier {publisher, offer, sku} are required.", "properties"
-                )
-            return {
-                key: properties[key]
-                for key in ("osType", "osState", "identifier", "hyperVGeneration", "description")
-                if key in properties
-            }
-        image = self.world.resources.get(f"{gallery_id}/images/{request.match_info['image']}".lower())
-        if image is None:
-            raise errors.parent_not_found(f"{gallery}/{request.match_info['image']}")
-        source = (properties.get("storageProfile") or {}).get("source") or {}
-        source_id = source.get("virtualMachineId") or source.get("id") or ""
-        if "/virtualmachines/" in source_id.lower():
-            vm = self._source_vm(source_id, rg)
-            if image["properties"]["osState"] == "Generalized" and not vm.generalized:
-                raise errors.image_requires_generalized(vm.name, "Create Gallery Image Version")
-        elif source_id.lower() not in self.world.resources:
-            raise errors.invalid_parameter(
-                f"The source '{source_id}' was not found.", "storageProfile.source"
-            )
-        return {
-            "publishingProfile": {"excludeFromLatest": False, "publishedDate": now},
-            "storageProfile": {
-                "source": dict(source),
-                "osDiskImage": {"hostCaching": "ReadWrite", "sizeInGB": 30},
-            },
-        }
-
-    def _source_vm(self, resource_id: str, rg: str) -> Vm:
-        vm = self.world.vm_by_id(resource_id)
-        if vm is None:
-            raise errors.resource_not_found(
-                "Microsoft.Compute/virtualMachines", resource_id.rsplit("/", 1)[-1], rg
-            )
-        return vm
-
-    async def _finish_create(self, resource: dict[str, Any], job: Operation, method: str) -> None:
-        await asyncio.sleep(self.world.seconds(job.name))
-        with self.world.lock:
-            fault = self.world.faults.take(job.name, method, failed_operation=True)
-            resource["properties"]["provisioningState"] = "Failed" if fault else "Succeeded"
-            if fault is not None:
-                job.fail(fault.error_code, "An internal execution error occurred. Please retry later.")
-            else:
-                job.succeed()
+    # ---- operations -----------------------------------------------------------------------------
 
     async def _operation(self, request: web.Request) -> web.Response:
         with self.world.lock:
@@ -756,6 +637,18 @@ class ArmSimulator:
             if job.error is not None:
                 raise errors.ArmError(500, job.error["code"], job.error["message"])
             return web.json_response(job.result) if job.result is not None else web.Response(status=200)
+
+    def begin_operation(self, name: str, subscription_id: str, location: str, provider: str) -> Operation:
+        """(For the resource modules; call under the world lock.) A new long-running operation."""
+        job = Operation(name=name, subscription_id=subscription_id, location=location, provider=provider)
+        self.world.operations[job.id] = job
+        return job
+
+    def accepted(self, job: Operation, request: web.Request) -> web.Response:
+        return self._accepted(job, request)
+
+    def spawn(self, work: Awaitable[None]) -> None:
+        self._spawn(work)
 
     def _begin(self, name: str, subscription_id: str, location: str) -> Operation:
         job = Operation(name=name, subscription_id=subscription_id, location=location)
@@ -811,8 +704,10 @@ class ArmSimulator:
         )
 
     async def _control_gallery_image(self, request: web.Request) -> web.Response:
-        self.seed_gallery_image(**await request.json())
-        return web.Response(status=201)
+        return web.json_response({"id": self.seed_gallery_image(**await request.json())}, status=201)
+
+    async def _control_subnet(self, request: web.Request) -> web.Response:
+        return web.json_response({"id": self.seed_subnet(**await request.json())}, status=201)
 
     async def _control_service_principal(self, request: web.Request) -> web.Response:
         self.add_service_principal(**await request.json())
@@ -851,35 +746,6 @@ def _unauthorized(refusal: errors.ArmError, authority: str, tenant_id: str) -> e
         f'error_description="{refusal.message}"'
     )
     return refusal
-
-
-def _resource(
-    resource_id: str, name: str, arm_type: str, location: str, properties: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "id": resource_id,
-        "name": name,
-        "type": arm_type,
-        "location": location,
-        "tags": {},
-        "properties": properties,
-    }
-
-
-def _gallery_body(
-    resource_id: str, name: str, location: str, subscription_id: str, properties: dict[str, Any], state: str
-) -> dict[str, Any]:
-    return _resource(
-        resource_id,
-        name,
-        "Microsoft.Compute/galleries",
-        location,
-        {
-            **properties,
-            "identifier": {"uniqueName": f"{subscription_id}-{name.upper()}"},
-            "provisioningState": state,
-        },
-    )
 
 
 def _run_command_result(shell: str, exit_code: int, stdout: str, stderr: str) -> dict[str, Any]:

@@ -19,13 +19,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from vmgen_testbed.arm.faults import FaultQueue
 from vmgen_testbed.arm.lro import Operation, iso
 from vmgen_testbed.guest import Guest
 
-__all__ = ["LONG_RUNNING", "POWER_OPERATIONS", "POWER_STATES", "RequestRecord", "Vm", "World"]
+__all__ = ["DELETABLE", "LONG_RUNNING", "POWER_OPERATIONS", "POWER_STATES", "RequestRecord", "Vm", "World"]
 
 POWER_STATES = ("running", "stopping", "stopped", "deallocating", "deallocated", "starting")
 POWER_OPERATIONS = {
@@ -33,6 +34,8 @@ POWER_OPERATIONS = {
     "deallocate": ("deallocating", "deallocated"),
     "start": ("starting", "running"),
 }  # operation -> (while running, when done)
+# Resources whose DELETE is a long-running operation (simulator operation `delete<kind>`).
+DELETABLE = ("Snapshot", "Image", "GalleryImageVersion", "Disk", "NetworkInterface", "Vm")
 LONG_RUNNING = (
     *POWER_OPERATIONS,
     "runCommand",
@@ -41,6 +44,11 @@ LONG_RUNNING = (
     "createGallery",
     "createGalleryImage",
     "createGalleryImageVersion",
+    "createDisk",
+    "createNetworkInterface",
+    "createVirtualNetwork",
+    "createVm",
+    *(f"delete{kind}" for kind in DELETABLE),
 )
 DEFAULT_OPERATION_SECONDS = 0.2
 READS_PER_HOUR, WRITES_PER_HOUR = 12000, 1200
@@ -88,6 +96,14 @@ class Vm:
     disk_suffix: str = field(default_factory=lambda: uuid.uuid4().hex)
     operation: str | None = None  # the power operation in progress on this VM
     running_command: bool = False  # Run Command runs beside power operations, one at a time
+    security_type: str | None = None  # securityProfile.securityType: None (Standard), TrustedLaunch, ...
+    hyper_v_generation: str = "V2"
+    vm_size: str = "Standard_D2s_v5"
+    attached_os_disk: str | None = None  # a VM created from disks names its own OS disk id
+    data_disks: list[tuple[int, str]] = field(default_factory=list)  # (lun, managed disk id)
+    nic: str | None = None  # the NIC's id; seeded VMs use "<vm>-nic" in their resource group
+    tags: dict[str, str] = field(default_factory=dict)
+    failed: bool = False  # its creation ended Failed (Azure keeps such a VM until it is deleted)
 
     @property
     def id(self) -> str:
@@ -98,42 +114,59 @@ class Vm:
 
     @property
     def os_disk_name(self) -> str:
+        if self.attached_os_disk is not None:
+            return self.attached_os_disk.rsplit("/", 1)[-1]
         return f"{self.name}_OsDisk_1_{self.disk_suffix}"
 
     @property
     def os_disk_id(self) -> str:
-        return (
+        return self.attached_os_disk or (
             f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}/providers/"
             f"Microsoft.Compute/disks/{self.os_disk_name}"
         )
 
+    @property
+    def nic_id(self) -> str:
+        return self.nic or (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Network/networkInterfaces/{self.name}-nic"
+        )
+
+    def disk_ids(self) -> list[str]:
+        return [self.os_disk_id, *(disk for _, disk in self.data_disks)]
+
     def body(self, *, with_instance_view: bool) -> dict[str, Any]:
         properties: dict[str, Any] = {
             "vmId": self.vm_id,
-            "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
+            "hardwareProfile": {"vmSize": self.vm_size},
             "storageProfile": {
                 "osDisk": {
                     "osType": self.os_type,
                     "name": self.os_disk_name,
-                    "createOption": "FromImage",
+                    "createOption": "Attach" if self.attached_os_disk else "FromImage",
                     "diskSizeGB": 30,
                     "managedDisk": {"id": self.os_disk_id, "storageAccountType": "Premium_LRS"},
                 },
-                "dataDisks": [],
+                "dataDisks": [
+                    {
+                        "lun": lun,
+                        "name": disk.rsplit("/", 1)[-1],
+                        "createOption": "Attach",
+                        "managedDisk": {"id": disk, "storageAccountType": "Premium_LRS"},
+                    }
+                    for lun, disk in self.data_disks
+                ],
             },
             "osProfile": {"computerName": self.name, "adminUsername": "azureuser"},
-            "networkProfile": {
-                "networkInterfaces": [
-                    {
-                        "id": f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-                        f"/providers/Microsoft.Network/networkInterfaces/{self.name}-nic",
-                        "properties": {"primary": True},
-                    }
-                ]
-            },
-            "provisioningState": "Updating" if self.operation else "Succeeded",
+            "networkProfile": {"networkInterfaces": [{"id": self.nic_id, "properties": {"primary": True}}]},
+            "provisioningState": self.provisioning_state,
             "timeCreated": iso(self.created),
         }
+        if self.security_type is not None:
+            properties["securityProfile"] = {
+                "securityType": self.security_type,
+                "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
+            }
         if with_instance_view:
             properties["instanceView"] = self.instance_view()
         return {
@@ -141,9 +174,15 @@ class Vm:
             "id": self.id,
             "type": "Microsoft.Compute/virtualMachines",
             "location": self.location,
-            "tags": {},
+            "tags": dict(self.tags),
             "properties": properties,
         }
+
+    @property
+    def provisioning_state(self) -> str:
+        if self.failed:
+            return "Failed"
+        return {None: "Succeeded", "create": "Creating", "delete": "Deleting"}.get(self.operation, "Updating")
 
     def instance_view(self) -> dict[str, Any]:
         now = iso(datetime.now(UTC))
@@ -169,7 +208,12 @@ class Vm:
             statuses.append(
                 {"code": "OSState/generalized", "level": "Info", "displayStatus": "VM generalized"}
             )
-        view: dict[str, Any] = {"platformUpdateDomain": 0, "platformFaultDomain": 0, "statuses": statuses}
+        view: dict[str, Any] = {
+            "platformUpdateDomain": 0,
+            "platformFaultDomain": 0,
+            "hyperVGeneration": self.hyper_v_generation,
+            "statuses": statuses,
+        }
         if self.power_state != "deallocated":
             view["computerName"] = self.name
             view["vmAgent"] = {
@@ -214,6 +258,8 @@ class Vm:
             "agentReady": self.agent_ready,
             "hasGuest": self.guest is not None,
             "operation": self.operation,
+            "securityType": self.security_type,
+            "hyperVGeneration": self.hyper_v_generation,
         }
 
 
@@ -227,6 +273,9 @@ class World:
         self.latency: dict[str, float] = {}
         self.faults = FaultQueue()
         self.log: list[RequestRecord] = []
+        # lower-cased snapshot/disk id -> the guest filesystem state it holds (a tar made by the guest)
+        self.disk_contents: dict[str, Path] = {}
+        self.unavailable_sizes: set[str] = set()  # VM sizes that answer SkuNotAvailable (lower-cased)
         self._quota: dict[tuple[str, bool, int], int] = {}
 
     def ensure_resource_group(self, subscription_id: str, resource_group: str) -> None:
@@ -256,8 +305,16 @@ class World:
             return next((vm for vm in self.vms.values() if vm.id.lower() == resource_id.lower()), None)
 
     def vm_by_disk(self, disk_id: str) -> Vm | None:
+        """The VM that has this disk attached (OS or data disk)."""
         with self.lock:
-            return next((vm for vm in self.vms.values() if vm.os_disk_id.lower() == disk_id.lower()), None)
+            return next(
+                (vm for vm in self.vms.values() if disk_id.lower() in (d.lower() for d in vm.disk_ids())),
+                None,
+            )
+
+    def remove_vm(self, vm: Vm) -> None:
+        with self.lock:
+            self.vms.pop((vm.subscription_id.lower(), vm.resource_group.lower(), vm.name.lower()), None)
 
     def seconds(self, operation: str) -> float:
         with self.lock:

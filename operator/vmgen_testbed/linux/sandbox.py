@@ -18,6 +18,11 @@ How a sandbox is made (`SandboxHost.create`):
   becomes PID 1 of the VM (a tiny reaper). "Booting" enters those namespaces with nsenter, sets the
   hostname from /etc/hostname and execs sshd. Run Command enters them the same way, so it keeps
   working after deprovision has broken SSH, like the Azure agent's channel.
+- copies (issue 11): `capture_os_disk()` writes the overlay's upper layer as it is at that moment to a
+  tar (with xattrs, so overlay whiteouts and opaque directories survive: deleted files stay deleted);
+  `SandboxHost.create_from_disk()` boots a new sandbox whose upper layer starts as that tar, on the same
+  read-only lower layer, in its own network namespace and address. Nothing is provisioned again: like an
+  Azure VM attached to a copied disk, it keeps the user, host keys and hostname it had.
 
 Traps avoided:
 - The UTS namespace is mandatory: deprovision runs `hostname localhost.localdomain`.
@@ -49,14 +54,14 @@ import subprocess
 import threading
 import time
 import xml.sax.saxutils
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from vmgen_testbed.guest import ScriptResult, ShellNotSupported
+from vmgen_testbed.guest import GuestFactory, GuestRequest, ScriptResult, ShellNotSupported
 from vmgen_testbed.linux import rootfs as rootfs_module
 
 __all__ = ["PREFIX", "REGISTRY", "LinuxSandbox", "SandboxError", "SandboxHost", "cleanup_stale"]
@@ -192,6 +197,7 @@ class LinuxSandbox:
         self._init_pid = 0
         self._sshd: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self._discard: Callable[[], None] | None = None  # set by SandboxHost: destroys this sandbox
 
     def __repr__(self) -> str:
         return f"LinuxSandbox(name={self.name!r}, ip={self.ip!r}, username={self.username!r})"
@@ -244,6 +250,37 @@ class LinuxSandbox:
             stdout=stdout.decode(errors="replace"),
             stderr=stderr.decode(errors="replace"),
         )
+
+    async def capture_os_disk(self, destination: Path) -> None:
+        """The `guest.DiskCapture` of a snapshot: the upper layer, now, as a tar (crash-consistent)."""
+        await asyncio.to_thread(self.capture_upper_layer, destination)
+
+    async def discard(self) -> None:
+        """The `guest.Discardable` of a deleted VM: remove this sandbox (mounts, network, files)."""
+        if self._discard is not None:
+            await asyncio.to_thread(self._discard)
+
+    def capture_upper_layer(self, destination: Path) -> None:
+        upper = self._dir / "disk" / "upper"
+        result = subprocess.run(
+            [
+                "tar",
+                "--xattrs",
+                "--xattrs-include=*",
+                "--numeric-owner",
+                "-C",
+                str(upper),
+                "-cpf",
+                str(destination),
+                ".",
+            ],
+            capture_output=True,
+            text=True,
+            env=_ENV,
+        )
+        # 1: a file changed while it was read, which a running VM's disk does (crash-consistent copy)
+        if result.returncode not in (0, 1):
+            raise SandboxError(f"capturing the disk of {self.name} failed: {result.stderr.strip()}")
 
     # --- synchronous core -------------------------------------------------------------------------
     @property
@@ -416,6 +453,7 @@ class SandboxHost:
             self._sandboxes[name] = sandbox = LinuxSandbox(
                 name=name, username=username, directory=directory, private_key=_ed25519_private()
             )
+        sandbox._discard = lambda: self.destroy(sandbox)
         try:
             sandbox._slot = _allocate_slot(directory)
             self._mount(sandbox)
@@ -427,6 +465,52 @@ class SandboxHost:
             self.destroy(sandbox)
             raise
         return sandbox
+
+    def create_from_disk(self, name: str, disk: Path) -> LinuxSandbox:
+        """Boot a new sandbox whose disk starts as `disk` (a tar from `capture_upper_layer`): same files,
+        own network namespace and address, nothing provisioned again. Returns once sshd listens, or once
+        it has exited (a deprovisioned disk has no host keys, so its sshd refuses to start, as on Azure)."""
+        if not _NAME.match(name):
+            raise ValueError(f"sandbox name {name!r} is not a valid hostname label")
+        with self._lock:
+            if name in self._sandboxes:
+                raise ValueError(f"a sandbox named {name!r} already exists")
+            directory = self.state_dir / name
+            directory.mkdir()
+            self._sandboxes[name] = sandbox = LinuxSandbox(
+                name=name, username="", directory=directory, private_key=b""
+            )
+        sandbox._discard = lambda: self.destroy(sandbox)
+        try:
+            sandbox._slot = _allocate_slot(directory)
+            self._mount(sandbox, disk=disk)
+            root = sandbox.rootfs
+            sandbox.host_keys = [
+                _public_line(path.read_text())
+                for path in sorted((root / "etc/ssh").glob("ssh_host_*_key.pub"))
+            ]
+            users = [line.split(":") for line in (root / "etc/passwd").read_text().splitlines()]
+            sandbox.username = next((u[0] for u in users if len(u) > 2 and u[2] == "1000"), "")
+            sandbox._start_holder()
+            sandbox.boot()
+        except BaseException:
+            self.destroy(sandbox)
+            raise
+        return sandbox
+
+    def guest_factory(self, booted: dict[str, LinuxSandbox] | None = None) -> GuestFactory:
+        """The simulator's `GuestFactory`: a Linux VM whose OS disk holds a captured sandbox boots a new
+        sandbox from it (recorded in `booted` by VM name); any other VM runs without a guest."""
+
+        async def boot(request: GuestRequest) -> LinuxSandbox | None:
+            if request.os_type != "Linux" or request.os_disk is None:
+                return None
+            guest = await asyncio.to_thread(self.create_from_disk, request.name, request.os_disk)
+            if booted is not None:
+                booted[request.name] = guest
+            return guest
+
+        return boot
 
     def destroy(self, sandbox: LinuxSandbox) -> None:
         """Stop every process of the sandbox and remove its mounts, network and files. Idempotent."""
@@ -453,12 +537,24 @@ class SandboxHost:
         self.close()
 
     # --- creation steps ---------------------------------------------------------------------------
-    def _mount(self, sandbox: LinuxSandbox) -> None:
+    def _mount(self, sandbox: LinuxSandbox, *, disk: Path | None = None) -> None:
+        content = disk
         disk = sandbox._dir / "disk"
         disk.mkdir()
         _run("mount", "-t", "tmpfs", "-o", "mode=0755,size=1g", f"{PREFIX}-disk", str(disk))
         (disk / "upper").mkdir()
         (disk / "work").mkdir()
+        if content is not None:
+            _run(
+                "tar",
+                "--xattrs",
+                "--xattrs-include=*",
+                "--numeric-owner",
+                "-C",
+                str(disk / "upper"),
+                "-xpf",
+                str(content),
+            )
         sandbox.rootfs.mkdir()
         _run(
             "mount",

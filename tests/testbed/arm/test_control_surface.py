@@ -74,3 +74,39 @@ async def test_faults_and_latency_set_over_http_take_effect(
 async def test_the_request_log_clears_over_http(control: Any, arm: ArmSimulator) -> None:
     assert (await control("DELETE", "/requests"))[0] == 204
     assert arm.requests() == []
+
+
+async def test_image_definitions_and_subnets_seeded_over_http_are_visible_to_the_sdks(
+    control: Any, compute_client: Any, network_client: Any
+) -> None:
+    sub = str(uuid.uuid4())
+    await control("POST", "/vms", {"subscription_id": sub, "resource_group": "rg", "name": "vm"})
+    status, seeded = await control(
+        "POST",
+        "/image-definitions",
+        {
+            "subscription_id": sub,
+            "resource_group": "rg",
+            "gallery": "gal",
+            "image": "web",
+            "hyper_v_generation": "V1",
+            "security_type": "TrustedLaunch",
+        },
+    )
+    assert status == 201 and seeded["id"].endswith("/galleries/gal/images/web")
+    definition = await compute_client(sub).gallery_images.get("rg", "gal", "web")
+    assert (definition.hyper_v_generation, definition.features[0].value) == ("V1", "TrustedLaunch")
+
+    status, subnet = await control(
+        "POST",
+        "/subnets",
+        {
+            "subscription_id": sub,
+            "resource_group": "rg",
+            "vnet": "isolated",
+            "subnet": "copies",
+            "prefix": "10.9.0.0/24",
+        },
+    )
+    assert status == 201
+    assert (await network_client(sub).subnets.get("rg", "isolated", "copies")).id == subnet["id"]

@@ -74,6 +74,7 @@ async def exercise_every_operation(arm: ArmSimulator, client: Any, sub: str) -> 
                 "properties": {
                     "osType": "Linux",
                     "osState": "Generalized",
+                    "hyperVGeneration": "V2",
                     "identifier": {"publisher": "p", "offer": "o", "sku": "s"},
                 },
             },
