@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from vmgen import config, workflow
-from vmgen.adapters import azure, kube, ssh
+from vmgen.adapters import azure, azure_account, kube, ssh
 from vmgen.domain import ports as domain_ports
 
 __all__ = ["KubeConnection", "Runtime", "SystemClock", "build", "kube_connection"]
@@ -38,7 +38,7 @@ def build(settings: config.Config) -> Runtime:
     api = kube.KubeApi(kube.load_configuration())
     return Runtime(
         ports=workflow.Ports(
-            compute=azure.ComputeFactory(
+            compute=azure_account.AccountFactory(
                 azure.AzureSettings(
                     arm_endpoint=settings.arm_endpoint,
                     credential_scope=settings.credential_scope,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from vmgen.domain import errors, model, ports, secrets
+from vmgen.domain import errors, images, model, ports, secrets
 
 
 @dataclass
@@ -84,6 +84,8 @@ class FakeVm:
     agent_ready: bool = True
     guest: FakeGuest = field(default_factory=FakeGuest)
 
+    security_type: str = "Standard"
+
     def observation(self) -> model.VmObservation:
         return model.VmObservation(
             id=self.ref.resource_id,
@@ -91,6 +93,16 @@ class FakeVm:
             power_state=self.power_state,
             generalized=self.generalized,
             agent_ready=self.agent_ready,
+            location="westeurope",
+            os_disk_id=f"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/{self.ref.name}-os",
+            data_disks=(
+                (
+                    0,
+                    f"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/{self.ref.name}-d0",
+                ),
+            ),
+            hyper_v_generation="V2",
+            security_type=self.security_type,
         )
 
 
@@ -141,6 +153,112 @@ class FakeCompute:
         found = self._call("run_shell_script", vm)
         return model.ScriptOutput(stdout=found.guest.evidence_output(), stderr="")
 
+    # -- images.ImageCapture: each creation is Creating for `settle_after` reads, then Succeeded -------
+
+    def _record(self, operation: str, name: str) -> None:
+        self._azure.calls.append((operation, name))
+        self._azure.faults.check(operation)
+
+    def _settle(self, key: str, found: FakeResource | None) -> FakeResource | None:
+        if found is not None and found.state == "Creating":
+            found.reads += 1
+            if found.reads > self._azure.settle_after:
+                found.state = self._azure.end_states.pop(key, "Succeeded")
+        return found
+
+    async def begin_snapshot(
+        self,
+        ref: images.ResourceRef,
+        *,
+        location: str,
+        disk_id: str,
+        incremental: bool,
+        tags: images.Tags = (),
+    ) -> model.ContinuationToken:
+        self._record("begin_snapshot", ref.name)
+        self._azure.snapshots[ref.name] = FakeResource(source=disk_id)
+        return model.ContinuationToken(f"snap-{ref.name}")
+
+    async def wait_snapshot(self, ref: images.ResourceRef, token: model.ContinuationToken) -> images.Snapshot:
+        raise AssertionError("vmgen watches snapshots with get_snapshot")
+
+    async def get_snapshot(self, ref: images.ResourceRef) -> images.Snapshot | None:
+        self._record("get_snapshot", ref.name)
+        found = self._settle(ref.name, self._azure.snapshots.get(ref.name))
+        if found is None:
+            return None
+        return images.Snapshot(images.SnapshotId(ref.name), found.state, found.source, None, True)
+
+    async def delete_snapshot(self, ref: images.ResourceRef) -> None:
+        self._record("delete_snapshot", ref.name)
+        self._azure.snapshots.pop(ref.name, None)
+
+    async def begin_managed_image(
+        self, ref: images.ResourceRef, request: images.ManagedImageRequest
+    ) -> model.ContinuationToken:
+        self._record("begin_managed_image", ref.name)
+        if not self._azure.vms[request.source_vm.rsplit("/", 1)[-1]].generalized:
+            raise errors.AzureOperationNotAllowed("OperationNotAllowed: the VM is not generalized")
+        self._azure.managed_images[ref.name] = FakeResource(source=request.source_vm)
+        return model.ContinuationToken(f"image-{ref.name}")
+
+    async def wait_managed_image(
+        self, ref: images.ResourceRef, token: model.ContinuationToken
+    ) -> images.ManagedImage:
+        raise AssertionError("vmgen watches images with get_managed_image")
+
+    async def get_managed_image(self, ref: images.ResourceRef) -> images.ManagedImage | None:
+        self._record("get_managed_image", ref.name)
+        found = self._settle(f"image/{ref.name}", self._azure.managed_images.get(ref.name))
+        if found is None:
+            return None
+        return images.ManagedImage(images.ImageId(ref.name), found.state, found.source, "V2")
+
+    async def delete_managed_image(self, ref: images.ResourceRef) -> None:
+        self._record("delete_managed_image", ref.name)
+        self._azure.managed_images.pop(ref.name, None)
+
+    async def get_image_definition(self, ref: images.ImageDefinitionRef) -> images.ImageDefinition | None:
+        self._record("get_image_definition", ref.image_definition)
+        return self._azure.definitions.get(ref.image_definition)
+
+    async def begin_image_version(
+        self, ref: images.ImageVersionRef, request: images.ImageVersionRequest
+    ) -> model.ContinuationToken:
+        self._record("begin_image_version", ref.version)
+        regions = tuple(r.name for r in request.target_regions)
+        self._azure.versions[ref.version] = FakeResource(source=request.source_id, regions=regions)
+        return model.ContinuationToken(f"version-{ref.version}")
+
+    async def get_image_version(self, ref: images.ImageVersionRef) -> images.ImageVersion | None:
+        self._record("get_image_version", ref.version)
+        found = self._settle(f"version/{ref.version}", self._azure.versions.get(ref.version))
+        if found is None:
+            return None
+        done = found.state == "Succeeded"
+        state = images.ReplicationState.COMPLETED if done else images.ReplicationState.REPLICATING
+        return images.ImageVersion(
+            images.GalleryImageVersionId(ref.version),
+            found.state,
+            found.source,
+            images.ReplicationState.COMPLETED if done else images.ReplicationState.IN_PROGRESS,
+            tuple(images.RegionReplication(r, state, 100 if done else 50) for r in found.regions),
+        )
+
+    async def delete_image_version(self, ref: images.ImageVersionRef) -> None:
+        self._record("delete_image_version", ref.version)
+        self._azure.versions.pop(ref.version, None)
+
+
+@dataclass
+class FakeResource:
+    """A snapshot, image or version: Creating, then (after enough reads) Succeeded or a scripted end."""
+
+    source: str
+    state: str = "Creating"
+    reads: int = 0
+    regions: tuple[str, ...] = ()
+
 
 class FakeAzure:
     """`ports.ComputeFactory`: one FakeCompute per call, all sharing the same VMs, calls and faults."""
@@ -151,6 +269,14 @@ class FakeAzure:
         self.credentials: list[ports.AzureCredentials | None] = []
         self.faults = Faults()
         self.closed = 0
+        self.settle_after = 1
+        """Reads of a new snapshot/image/version that still see it Creating."""
+        self.end_states: dict[str, str] = {}
+        """Scripted end state per key (`<snapshot>`, `image/<name>`, `version/<n>`), e.g. "Failed"."""
+        self.snapshots: dict[str, FakeResource] = {}
+        self.managed_images: dict[str, FakeResource] = {}
+        self.versions: dict[str, FakeResource] = {}
+        self.definitions: dict[str, images.ImageDefinition] = {}
 
     def __call__(self, credentials: ports.AzureCredentials | None) -> FakeCompute:
         self.credentials.append(credentials)
@@ -169,6 +295,10 @@ class FakeDeprovisioner:
         self.faults = Faults()
         self.targets: list[model.SshTarget] = []
         self.outcome_lost = False
+
+    async def probe(self, target: model.SshTarget) -> None:
+        self.targets.append(target)
+        self.faults.check("probe")
 
     async def deprovision(self, target: model.SshTarget, *, delete_user: bool, timeout: float) -> str:  # noqa: ASYNC109
         self.targets.append(target)

@@ -57,6 +57,24 @@ class SshDeprovisioner:
         self._connect_timeout = connect_timeout
         self._keepalive_interval = keepalive_interval
 
+    async def probe(self, target: model.SshTarget) -> None:
+        """Preflight: connect with the verified host key and the user's key and check that sudo works
+        without a password (`sudo -n true`). Changes nothing in the guest."""
+        async with self._session(target) as conn:
+            try:
+                result = await asyncio.wait_for(
+                    conn.run("sudo -n true", check=False, stdin=asyncssh.DEVNULL), 30
+                )
+            except (asyncssh.Error, OSError, TimeoutError) as exc:
+                raise errors.GuestUnreachable(
+                    f"The SSH session to {_where(target)} failed: {_describe(exc)}"
+                ) from exc
+        if result.returncode != 0:
+            raise errors.AuthenticationRefused(
+                f"{_where(target)} accepted the SSH key for {target.username!r}, but `sudo -n true` failed"
+                f" ({_text(result.stderr).strip() or result.returncode}): waagent needs passwordless sudo."
+            )
+
     async def deprovision(
         self,
         target: model.SshTarget,

@@ -83,6 +83,7 @@ __all__ = [
     "Validate",
     "VerifyDeprovision",
     "Wait",
+    "check_vm",
     "plan",
 ]
 
@@ -126,6 +127,8 @@ def plan(
             CLAIM_RECHECK_SECONDS,
             Phase.PENDING,
         )
+    if step is StepName.PREFLIGHT:  # collects every finding itself, a missing VM included
+        return RunPreflight()
     if observation is None:
         return Fail(
             Reason.VM_NOT_FOUND,
@@ -135,8 +138,6 @@ def plan(
         )
     if step is StepName.VALIDATE:
         return _validate(spec, observation, confirmed=confirmed)
-    if step is StepName.PREFLIGHT:
-        return RunPreflight()
     if step is StepName.CAPTURE:
         return CaptureImage()
     if step is StepName.PUBLISH:
@@ -154,6 +155,11 @@ def plan(
     if step is StepName.SHUTDOWN:
         return _shutdown(spec, status, observation, now=now)
     return _generalize(spec, status, observation, now=now)
+
+
+def check_vm(spec: Spec, vm: model.VmObservation) -> Action:
+    """Validation's judgement of what Azure shows (Preflight reports it as a finding instead of failing)."""
+    return _validate(spec, vm, confirmed=False)
 
 
 def _windows(spec: Spec) -> Fail:

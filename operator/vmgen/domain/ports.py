@@ -55,6 +55,10 @@ class ComputeFactory(Protocol):
 
 
 class Deprovisioner(Protocol):
+    async def probe(self, target: model.SshTarget) -> None:
+        """Connect with verified host keys and the key, check passwordless sudo; runs nothing else.
+        Raises HostKeyMismatch / AuthenticationRefused / GuestUnreachable like `deprovision`."""
+
     async def deprovision(self, target: model.SshTarget, *, delete_user: bool, timeout: float) -> str:  # noqa: ASYNC109
         """Run `waagent -deprovision[+user] -force` over SSH with verified host keys; returns output.
 

@@ -71,7 +71,7 @@ class Spec:
     def steps(self) -> tuple[StepName, ...]:
         """This job's steps, in order: the plain four, plus what the spec asks for."""
         if self.mode is capture_spec.Mode.PREFLIGHT:
-            return (StepName.VALIDATE, StepName.PREFLIGHT)
+            return (StepName.PREFLIGHT,)
         wanted = {
             StepName.SNAPSHOT: self.preserve_source.snapshot,
             StepName.APPROVAL: self.approval is capture_spec.Approval.MANUAL,

@@ -41,20 +41,26 @@ async def fail_with(p: Pass, reason: str, message: str) -> None:
 
 
 async def succeed(p: Pass, action: planner.Succeed) -> None:
+    outputs = p.status.outputs
+    made = [i for i in (outputs.managed_image_id, outputs.gallery_image_version_id) if i]
     message = (
-        f"VM {p.spec.vm.name} is deprovisioned, deallocated and generalized: capture an image from it."
-        " It must never be started again."
+        f"VM {p.spec.vm.name} is deprovisioned, deallocated and generalized"
+        + (f", and captured as {' and '.join(made)}." if made else ": capture an image from it.")
+        + " It must never be started again."
     )
     p.events.normal(Reason.SUCCEEDED, message)
     await p.save(p.status.succeed(message, at=p.at))
     await p.release_claim()
 
 
-async def adopt(p: Pass, action: planner.Adopt) -> None:
+async def adopt(p: Pass, action: planner.Adopt) -> float | None:
     message = f"Azure reports VM {p.spec.vm.name} as generalized already; it is adopted as it is."
     p.events.normal(Reason.ADOPTED_GENERALIZED_VM, message)
     await p.save(p.status.adopt(message, at=p.at))
-    await p.release_claim()
+    if p.status.phase.terminal:
+        await p.release_claim()
+        return None
+    return 0.0
 
 
 EXECUTORS: dict[type, Executor] = {
