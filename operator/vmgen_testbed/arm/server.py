@@ -66,6 +66,7 @@ _RUN_COMMANDS = {
     "RunShellScript": ("bash", "Linux", "RunCommandLinux"),
     "RunPowerShellScript": ("powershell", "Windows", "RunCommandWindows"),
 }
+_RATELIMIT = web.RequestKey("ratelimit", str)  # x-ms-ratelimit-remaining-resource of this request
 _OUTPUT_LIMIT = 4096  # Run Command returns only the last 4,096 bytes of each stream
 # PUT-created resources: operation -> (ARM type, status of the initial answer)
 _CREATED = {
@@ -436,7 +437,7 @@ class ArmSimulator:
             raise errors.invalid_resource_type(request.query["api-version"])
         remaining = self.throttle.admit(operation, where)  # raises Compute's 429 when a bucket is empty
         if remaining is not None:
-            request["ratelimit"] = remaining
+            request[_RATELIMIT] = remaining
         with self.world.lock:
             fault = self.world.faults.take(operation, request.method, failed_operation=False)
         if fault is not None:
@@ -466,8 +467,8 @@ class ArmSimulator:
         response.headers[f"x-ms-ratelimit-remaining-subscription-{'writes' if write else 'reads'}"] = str(
             remaining
         )
-        if "ratelimit" in request and "x-ms-ratelimit-remaining-resource" not in response.headers:
-            response.headers["x-ms-ratelimit-remaining-resource"] = request["ratelimit"]
+        if _RATELIMIT in request and "x-ms-ratelimit-remaining-resource" not in response.headers:
+            response.headers["x-ms-ratelimit-remaining-resource"] = request[_RATELIMIT]
 
     def _record(
         self,
