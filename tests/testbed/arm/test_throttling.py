@@ -19,6 +19,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.compute.aio import ComputeManagementClient
 
+from vmgen_testbed.arm import schema
 from vmgen_testbed.arm.server import ArmSimulator
 from vmgen_testbed.arm.throttling import POLICIES
 from vmgen_testbed.arm_fixtures import default_credential
@@ -272,3 +273,17 @@ class TestSwitch:
             assert "LowCostGetResource;35" in answer.headers["x-ms-ratelimit-remaining-resource"]
         finally:
             simulator.configure_throttling(enabled=False, time_scale=1.0)
+
+
+async def test_throttled_and_admitted_bodies_validate_against_azures_schema(
+    simulator: ArmSimulator, clock: ManualClock, raw: Raw
+) -> None:
+    sub = fresh_subscription(simulator)
+    for _ in range(13):
+        await raw.call("POST", f"{VMS.format(sub=sub)}/vm0/start?{API}")
+    records = [r for r in simulator.requests() if sub in r.path]
+    assert [r.status for r in records][-1] == 429
+    for record in records:
+        definition = schema.response_definition(record.operation, record.status or 0)
+        if definition is not None and record.response_body is not None:
+            schema.validate(definition, record.response_body)
