@@ -387,7 +387,10 @@ class ArmSimulator:
             self._record(request, operation, response.status, redacted(_json_of(response)), api="entra")
             return response
         if operation in ANONYMOUS:
-            refusal = api_versions.refusal(operation, request.query.get("api-version", ""), "")
+            version = request.query.get("api-version")
+            refusal = (
+                api_versions.refusal(operation, version, "") if version else errors.missing_api_version()
+            )
             response = await handler(request) if refusal is None else _refused(refusal)
             self._record(request, operation, response.status, _json_of(response), api="metadata")
             return response

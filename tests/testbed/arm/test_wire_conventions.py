@@ -129,6 +129,8 @@ class TestRequestLog:
         )
         assert status == 200 and clouds[0]["name"] == cloud["name"]
         assert [r.operation for r in arm.requests()][-2:] == ["metadataEndpoints", "metadataEndpoints"]
+        status, body, _ = await call(arm, "GET", "/metadata/endpoints", authorized=False)
+        assert (status, body["error"]["code"]) == (400, "MissingApiVersionParameter")
 
     async def test_a_path_the_simulator_does_not_serve_is_logged_with_its_404(
         self, arm: ArmSimulator
