@@ -31,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from vmgen_testbed.arm import errors
+from vmgen_testbed.arm import errors, lro
 from vmgen_testbed.arm.images import source_vm
 from vmgen_testbed.arm.lro import Operation, iso
 from vmgen_testbed.arm.resources import (
@@ -288,7 +288,7 @@ async def _put_version(
     return web.json_response(
         version,
         status=201,
-        headers={"Azure-AsyncOperation": async_url, "Retry-After": str(host.lro_retry_after)},
+        headers={"Azure-AsyncOperation": async_url, **lro.retry_after(host.lro_retry_after)},
     )
 
 

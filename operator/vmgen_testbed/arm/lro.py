@@ -68,3 +68,8 @@ class Operation:
             f"{path}?p={uuid.uuid4()}&api-version={api_version}",
             f"{path}?p={uuid.uuid4()}&monitor=true&api-version={api_version}",
         )
+
+
+def retry_after(seconds: int | None) -> dict[str, str]:
+    """The Retry-After header of an LRO answer: none, as Azure Compute sends, unless a test asks for one."""
+    return {} if seconds is None else {"Retry-After": str(seconds)}

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from vmgen_testbed.arm import errors
+from vmgen_testbed.arm import errors, lro
 from vmgen_testbed.arm.lro import Operation
 from vmgen_testbed.arm.state import World
 from vmgen_testbed.guest import GuestFactory
@@ -52,7 +52,7 @@ class Host(Protocol):
     """The parts of the simulator that resource modules use."""
 
     world: World
-    lro_retry_after: int
+    lro_retry_after: int | None
     state_dir: Path
     guest_factory: GuestFactory | None
 
@@ -131,7 +131,7 @@ async def put_lro(
         job = host.begin_operation(operation, request.match_info["subscription"], body["location"], provider)
     host.spawn(finish_operation(host, job, request.method, body, on_success, extra_seconds))
     async_url, location = job.urls(f"https://{request.host}", request.query["api-version"])
-    headers = {"Azure-AsyncOperation": async_url, "Retry-After": str(host.lro_retry_after)}
+    headers = {"Azure-AsyncOperation": async_url, **lro.retry_after(host.lro_retry_after)}
     if initial_status == 202:
         return web.Response(status=202, headers={**headers, "Location": location})
     return web.json_response(body, status=initial_status, headers=headers)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from vmgen_testbed.arm import errors
+from vmgen_testbed.arm import errors, lro
 from vmgen_testbed.arm.lro import iso
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class RunCommands:
             job = self._sim._begin("createRunCommand", vm.subscription_id, vm.location)
         self._sim._spawn(self._execute(vm, key, script, timeout, asynchronous, job))
         async_url, _ = job.urls(f"https://{request.host}", request.query["api-version"])
-        headers = {"Azure-AsyncOperation": async_url, "Retry-After": str(self._sim.lro_retry_after)}
+        headers = {"Azure-AsyncOperation": async_url, **lro.retry_after(self._sim.lro_retry_after)}
         return web.json_response(self._body(key, expand=False), status=201, headers=headers)
 
     async def _execute(self, vm: Vm, key: str, script: str, limit: int, asynchronous: bool, job: Any) -> None:
@@ -158,6 +158,6 @@ class RunCommands:
             headers={
                 "Azure-AsyncOperation": async_url,
                 "Location": location,
-                "Retry-After": str(self._sim.lro_retry_after),
+                **lro.retry_after(self._sim.lro_retry_after),
             },
         )

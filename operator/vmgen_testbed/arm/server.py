@@ -11,15 +11,25 @@ of `resources`. The same server is the fake Entra authority (`entra.py`) and, un
 control surface for other processes.
 
 Every ARM request goes through one pipeline: bearer token (401 AuthenticationFailed /
-InvalidAuthenticationToken) -> api-version (400) -> subscription (404 SubscriptionNotFound) -> injected
-fault (429/5xx/drop) -> latency -> handler; every ARM response carries `x-ms-request-id`,
-`x-ms-correlation-request-id` and `x-ms-ratelimit-remaining-subscription-reads|writes`, and is recorded
-in the request log (the contract tests validate every logged body against Azure's schema).
+InvalidAuthenticationToken) -> api-version (400 MissingApiVersionParameter, and for a version the type is
+not served at NoRegisteredProviderFound / InvalidApiVersionParameter, `api_versions.py`) -> subscription
+(404 SubscriptionNotFound) -> Compute throttling (429, `throttling.py`, off by default) -> injected fault
+(429/5xx/drop) -> latency -> handler; every ARM response carries `x-ms-request-id`,
+`x-ms-correlation-request-id` and `x-ms-ratelimit-remaining-subscription-reads|writes` (and, while
+throttling is on, `x-ms-ratelimit-remaining-resource`). Every request but the control surface's is recorded
+in the request log, unknown paths and tenant-level ones (`GET /subscriptions`, `/tenants`, the Azure CLI's
+`/metadata/endpoints`, `cli_support.py`) included; the contract tests validate every logged body against
+Azure's schema.
 
-Traps avoided: LRO URLs are absolute and built from the request's own Host; `Retry-After` on LRO
-responses overrides the SDK's `polling_interval`, so it defaults to 0 (configurable); generalize answers
-200 with no body; images answer 201 (the SDK accepts only 200/201 there), snapshots 202; guest callbacks
-run as tasks in this loop, never under the world lock.
+Traps avoided: LRO URLs are absolute and built from the request's own Host; Compute's 202s carry no
+`Retry-After` (azure-sdk-for-python's recording sdk/compute/azure-mgmt-compute/tests/recordings/
+test_mgmt_compute.test_virtual_machines_operations.yaml: powerOff, start, deallocate answer
+`Azure-AsyncOperation`, `Location`, `x-ms-ratelimit-remaining-resource` and no Retry-After, nor do the
+status polls), so the client's `polling_interval` paces polls; `lro_retry_after=N` adds the header for
+clients that cannot be configured (the az CLI polls every 30 s otherwise). `Retry-After: 0`, sent until
+now, was the same as no header: azure-core takes a falsy delay as absent. Generalize answers 200 with no
+body; images answer 201 (the SDK accepts only 200/201 there), snapshots 202; guest callbacks run as tasks
+in this loop, never under the world lock.
 """
 
 from __future__ import annotations
@@ -39,13 +49,17 @@ from typing import Any
 
 import trustme
 from aiohttp import web
+from yarl import URL
 
-from vmgen_testbed.arm import errors, galleries, images, network, snapshots, vm_lifecycle
+from vmgen_testbed.arm import api_versions, errors, galleries, images, network, scope, snapshots, vm_lifecycle
+from vmgen_testbed.arm.cli_support import ANONYMOUS, TENANT_LEVEL, CliSupport
 from vmgen_testbed.arm.entra import Entra, redacted
 from vmgen_testbed.arm.faults import Fault
 from vmgen_testbed.arm.lro import Operation
+from vmgen_testbed.arm.lro import retry_after as lro_headers
 from vmgen_testbed.arm.run_commands import RunCommands
 from vmgen_testbed.arm.state import LONG_RUNNING, POWER_OPERATIONS, POWER_STATES, RequestRecord, Vm, World
+from vmgen_testbed.arm.throttling import Throttle
 from vmgen_testbed.guest import Guest, GuestFactory, ShellNotSupported
 
 __all__ = ["ArmSimulator", "Fault", "RequestRecord"]
@@ -56,6 +70,7 @@ _RUN_COMMANDS = {
     "RunShellScript": ("bash", "Linux", "RunCommandLinux"),
     "RunPowerShellScript": ("powershell", "Windows", "RunCommandWindows"),
 }
+_RATELIMIT = web.RequestKey("ratelimit", str)  # x-ms-ratelimit-remaining-resource of this request
 _OUTPUT_LIMIT = 4096  # Run Command returns only the last 4,096 bytes of each stream
 
 
@@ -70,7 +85,7 @@ class ArmSimulator:
         port: int = 0,
         state_dir: Path | None = None,
         *,
-        lro_retry_after: int = 0,
+        lro_retry_after: int | None = None,
         run_command_timeout: float = 5400.0,
     ) -> None:
         self.host = host
@@ -84,6 +99,8 @@ class ArmSimulator:
         self.tenant_id, self.client_id = str(uuid.uuid4()), str(uuid.uuid4())
         self.client_secret = secrets.token_urlsafe(32)
         self.entra.add_service_principal(self.tenant_id, self.client_id, self.client_secret)
+        self.throttle = Throttle()
+        self.cli = CliSupport(tenant_id=self.tenant_id, subscriptions=self._subscriptions)
         self._ca = trustme.CA()
         self._ca_path = self.state_dir / "arm-ca.pem"
         self._ca.cert_pem.write_to_path(str(self._ca_path))
@@ -339,6 +356,16 @@ class ArmSimulator:
         with self.world.lock:
             self.world.faults.clear()
 
+    def configure_throttling(
+        self,
+        *,
+        enabled: bool | None = None,
+        time_scale: float | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """Compute's token buckets (`throttling.py`): on/off, a time scale, a clock; every bucket refilled."""
+        self.throttle.configure(enabled=enabled, time_scale=time_scale, clock=clock)
+
     def requests(self) -> list[RequestRecord]:
         with self.world.lock:
             return list(self.world.log)
@@ -346,6 +373,10 @@ class ArmSimulator:
     def clear_requests(self) -> None:
         with self.world.lock:
             self.world.log.clear()
+
+    def _subscriptions(self) -> list[str]:
+        with self.world.lock:
+            return list(self.world.resource_groups)
 
     def _known_vm(self, subscription_id: str, resource_group: str, name: str) -> Vm:
         vm = self.world.vm(subscription_id, resource_group, name)
@@ -358,6 +389,7 @@ class ArmSimulator:
     def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._pipeline])
         self.entra.add_routes(app)
+        self.cli.add_routes(app)
         add = app.router.add_route
         add("GET", f"{_VMS}/virtualMachines/{{vm}}", self._get_vm, name="get")
         add("GET", f"{_VMS}/virtualMachines/{{vm}}/instanceView", self._instance_view, name="instanceView")
@@ -386,6 +418,8 @@ class ArmSimulator:
         app.router.add_post(f"{control}/service-principals", self._control_service_principal)
         app.router.add_post(f"{control}/latency", self._control_latency)
         app.router.add_post(f"{control}/faults", self._control_faults)
+        app.router.add_get(f"{control}/throttling", self._control_throttling)
+        app.router.add_post(f"{control}/throttling", self._control_throttling)
         app.router.add_get(f"{control}/requests", self._control_requests)
         app.router.add_delete(f"{control}/requests", self._control_clear_requests)
         return app
@@ -399,13 +433,27 @@ class ArmSimulator:
             response = await handler(request)
             self._record(request, operation, response.status, redacted(_json_of(response)), api="entra")
             return response
-        if not request.path.startswith("/subscriptions/"):
-            return await handler(request)
+        if operation in ANONYMOUS:
+            version = request.query.get("api-version")
+            refusal = (
+                api_versions.refusal(operation, version, "") if version else errors.missing_api_version()
+            )
+            response = await handler(request) if refusal is None else _refused(refusal)
+            self._record(request, operation, response.status, _json_of(response), api="metadata")
+            return response
+        if not request.path.startswith("/subscriptions") and operation not in TENANT_LEVEL:
+            try:
+                response = await handler(request)
+            except web.HTTPException as error:  # an unknown path: aiohttp's 404, logged like any other
+                self._record(request, operation, error.status, None)
+                raise
+            self._record(request, operation, response.status, None)
+            return response
         if operation == "operationStatus" and request.query.get("monitor") == "true":
             operation = "operationResult"
         request_body = await _json_body(request)
         try:
-            response = await self._arm(request, handler, operation)
+            response = await self._arm(request, handler, operation, request_body)
         except _Dropped:
             self._record(request, operation, None, None, request_body=request_body)
             assert request.transport is not None
@@ -417,7 +465,9 @@ class ArmSimulator:
         self._record(request, operation, response.status, _json_of(response), request_body=request_body)
         return response
 
-    async def _arm(self, request: web.Request, handler: Handler, operation: str) -> web.StreamResponse:
+    async def _arm(
+        self, request: web.Request, handler: Handler, operation: str, request_body: Any
+    ) -> web.StreamResponse:
         authorization = request.headers.get("Authorization", "")
         if not authorization.startswith("Bearer "):
             raise _unauthorized(errors.missing_authorization(), self.authority, self.tenant_id)
@@ -425,11 +475,19 @@ class ArmSimulator:
             raise _unauthorized(errors.invalid_token(), self.authority, self.tenant_id)
         if not request.query.get("api-version"):
             raise errors.missing_api_version()
-        subscription = request.match_info.get("subscription") or request.path.split("/")[2]
-        if not self.world.has_subscription(subscription):
-            raise errors.subscription_not_found(subscription)
+        where = scope.of(self.world, request, operation, request_body)
+        refusal = api_versions.refusal(operation, request.query["api-version"], where.location)
+        if refusal is not None:
+            raise refusal
+        if operation not in TENANT_LEVEL - {"getSubscription"} and not self.world.has_subscription(
+            where.subscription
+        ):
+            raise errors.subscription_not_found(request.match_info.get("subscription") or where.subscription)
         if request.match_info.http_exception is not None:
             raise errors.invalid_resource_type(request.query["api-version"])
+        remaining = self.throttle.admit(operation, where)  # raises Compute's 429 when a bucket is empty
+        if remaining is not None:
+            request[_RATELIMIT] = remaining
         with self.world.lock:
             fault = self.world.faults.take(operation, request.method, failed_operation=False)
         if fault is not None:
@@ -441,7 +499,10 @@ class ArmSimulator:
             raise refusal
         if operation not in LONG_RUNNING:
             await asyncio.sleep(self.world.seconds(operation))
-        return await handler(request)
+        response = await handler(request)
+        if "Azure-AsyncOperation" in response.headers:
+            self.throttle.note_operation(URL(response.headers["Azure-AsyncOperation"]).path, where.resource)
+        return response
 
     def _arm_headers(self, request: web.Request, response: web.StreamResponse) -> None:
         write = request.method in ("PUT", "POST", "DELETE", "PATCH")
@@ -456,6 +517,8 @@ class ArmSimulator:
         response.headers[f"x-ms-ratelimit-remaining-subscription-{'writes' if write else 'reads'}"] = str(
             remaining
         )
+        if _RATELIMIT in request and "x-ms-ratelimit-remaining-resource" not in response.headers:
+            response.headers["x-ms-ratelimit-remaining-resource"] = request[_RATELIMIT]
 
     def _record(
         self,
@@ -629,10 +692,7 @@ class ArmSimulator:
             if not job.done:
                 return web.Response(
                     status=202,
-                    headers={
-                        "Location": str(request.url.with_scheme("https")),
-                        "Retry-After": str(self.lro_retry_after),
-                    },
+                    headers={"Location": str(request.url.with_scheme("https")), **self._retry_after()},
                 )
             if job.error is not None:
                 raise errors.ArmError(500, job.error["code"], job.error["message"])
@@ -662,9 +722,13 @@ class ArmSimulator:
             headers={
                 "Azure-AsyncOperation": async_url,
                 "Location": location,
-                "Retry-After": str(self.lro_retry_after),
+                **self._retry_after(),
             },
         )
+
+    def _retry_after(self) -> dict[str, str]:
+        """Compute sends none on LROs (see the module docstring); the option is for clients like the CLI."""
+        return lro_headers(self.lro_retry_after)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)
@@ -723,6 +787,14 @@ class ArmSimulator:
         self.inject(fault)
         return web.json_response(asdict(fault), status=201)
 
+    async def _control_throttling(self, request: web.Request) -> web.Response:
+        if request.method == "POST":
+            arguments = await request.json()
+            self.configure_throttling(
+                enabled=arguments.get("enabled"), time_scale=arguments.get("time_scale")
+            )
+        return web.json_response(self.throttle.settings())
+
     async def _control_requests(self, request: web.Request) -> web.Response:
         return web.json_response([record.to_json() for record in self.requests()])
 
@@ -738,6 +810,10 @@ async def _control_errors(request: web.Request, handler: Handler) -> web.StreamR
         return web.json_response({"error": str(error)}, status=404)
     except (TypeError, ValueError) as error:
         return web.json_response({"error": str(error)}, status=400)
+
+
+def _refused(refusal: errors.ArmError) -> web.Response:
+    return web.json_response(refusal.body(), status=refusal.status, headers=refusal.headers)
 
 
 def _unauthorized(refusal: errors.ArmError, authority: str, tenant_id: str) -> errors.ArmError:

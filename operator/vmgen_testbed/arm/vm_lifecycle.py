@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from vmgen_testbed.arm import errors, network
+from vmgen_testbed.arm import errors, lro, network
 from vmgen_testbed.arm.resources import COMPUTE, Host, compute_id, json_body, properties_of, require_group
 from vmgen_testbed.arm.state import Vm
 from vmgen_testbed.guest import Discardable, Guest, GuestRequest
@@ -120,7 +120,7 @@ async def _put_vm(host: Host, request: web.Request) -> web.Response:
     return web.json_response(
         answer,
         status=201,
-        headers={"Azure-AsyncOperation": async_url, "Retry-After": str(host.lro_retry_after)},
+        headers={"Azure-AsyncOperation": async_url, **lro.retry_after(host.lro_retry_after)},
     )
 
 
