@@ -52,7 +52,11 @@ class KopfEvents:
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") not in ("Succeeded", "Failed")
+    return status.get("phase") not in ("Succeeded", "Failed", "PreflightComplete")
+
+
+def _deletes_created(spec: kopf.Spec, **_: Any) -> bool:
+    return spec.get("deletionPolicy") == "Delete"
 
 
 @kopf.on.login()
@@ -147,6 +151,26 @@ async def _drive(
         await _pause(stopped, body, noticed, delay)
 
 
+@kopf.on.delete(api.GROUP, api.VERSION, api.PLURAL, id="cleanup", when=_deletes_created)
+async def clean_up(body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    """deletionPolicy Delete: kopf holds the resource with its finalizer until this succeeds (retried on
+    errors); resources with Retain get no finalizer at all."""
+    assert namespace is not None, "VMGeneralization is namespaced"
+    runtime: wiring.Runtime = memo["runtime"]
+    flow = workflow.Workflow(
+        ports=runtime.ports,
+        stored=body.get("status"),
+        writer=runtime.status_writer(namespace=namespace, name=name),
+        events=KopfEvents(body),
+    )
+    try:
+        await flow.clean_up(_resource(body, namespace=namespace, name=name))
+    except errors.VmgenError as exc:
+        raise kopf.TemporaryError(f"{exc.reason}: {exc.message}", delay=retry.backoff(3)) from None
+    finally:
+        await flow.aclose()
+
+
 def _resource(body: kopf.Body, *, namespace: str, name: str) -> workflow.Resource:
     generation = body.metadata.get("generation")
     return workflow.Resource(
@@ -162,13 +186,18 @@ def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _plain(v) if isinstance(v, Mapping) else v for k, v in value.items()}
 
 
-def _noticeable(body: kopf.Body) -> tuple[object, object]:
+def _noticeable(body: kopf.Body) -> tuple[object, ...]:
     """What a person changes to make the workflow look again at once: the confirm annotation, the spec."""
-    return body.metadata.annotations.get(api.CONFIRM_ANNOTATION), body.metadata.get("generation")
+    annotations = body.metadata.annotations
+    return (
+        annotations.get(api.CONFIRM_ANNOTATION),
+        annotations.get(api.APPROVE_ANNOTATION),
+        body.metadata.get("generation"),
+    )
 
 
 async def _pause(
-    stopped: kopf.DaemonStopped, body: kopf.Body, noticed: tuple[object, object], delay: float
+    stopped: kopf.DaemonStopped, body: kopf.Body, noticed: tuple[object, ...], delay: float
 ) -> None:
     """Sleep `delay` seconds, less if the daemon is stopped or a person changed what `_noticeable` reads.
 

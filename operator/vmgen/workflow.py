@@ -135,6 +135,14 @@ class Workflow:
         if client is not None:
             await client.stack.aclose()
 
+    async def clean_up(self, resource: Resource) -> None:
+        """deletionPolicy Delete: remove what this resource created (never the VM). Deletes are idempotent,
+        so a retry after a partial clean-up simply deletes again."""
+        spec = Spec.from_body(resource.spec)
+        p = Pass(resource=resource, spec=spec, ports=self._ports, events=self._events, record=self._record)
+        p.compute = await self._compute(await self._azure_credentials(p))
+        await steps.cleanup.delete_created(p)
+
     async def release(self, resource: Resource) -> None:
         """Give up the VM's claim (when finished, and when the resource was deleted mid-job)."""
         try:

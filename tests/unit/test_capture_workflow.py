@@ -203,3 +203,27 @@ class TestApprovalAndPreflight:
             Reason.SSH_AUTHENTICATION_REFUSED
         ]
         assert world.vm.guest.deprovision_runs == 0
+
+
+class TestDeletionPolicy:
+    async def test_delete_removes_what_the_job_created_and_never_the_vm(self) -> None:
+        world = capture_world(deletionPolicy="Delete")
+        await world.run(passes=60)
+        assert world.azure.snapshots and world.azure.managed_images and world.azure.versions
+
+        await world.flow.clean_up(world.resource())
+
+        assert (world.azure.snapshots, world.azure.managed_images, world.azure.versions) == ({}, {}, {})
+        assert "web-01" in world.azure.vms
+        assert not any(op.startswith("delete_vm") for op in world.azure.operations())
+        assert Reason.RESOURCES_DELETED in world.events.reasons("Normal")
+
+    async def test_a_second_clean_up_after_a_partial_one_deletes_again_without_error(self) -> None:
+        world = capture_world(deletionPolicy="Delete")
+        await world.run(passes=60)
+        del world.azure.snapshots[next(iter(world.azure.snapshots))]
+
+        await world.flow.clean_up(world.resource())
+        await world.flow.clean_up(world.resource())
+
+        assert world.azure.operations().count("delete_image_version") == 2

@@ -186,3 +186,32 @@ def version_findings(
             " recreate this resource. The VM was not touched.",
         ),
     )
+
+
+@dataclass(frozen=True)
+class Created:
+    """What status.outputs says this resource created, as references to delete (deletionPolicy Delete)."""
+
+    snapshots: tuple[images.ResourceRef, ...]
+    managed_image: images.ResourceRef | None
+    version: images.ImageVersionRef | None
+
+
+def created(outputs_snapshots: tuple[str, ...], image_id: str, version_id_: str) -> Created:
+    """Parse the ARM ids in status.outputs; ids that are not what vmgen writes are ignored (never guessed)."""
+
+    def parts(resource_id: str) -> list[str]:
+        return resource_id.strip("/").split("/")
+
+    def ref(resource_id: str, kind: str) -> images.ResourceRef | None:
+        p = parts(resource_id)
+        if len(p) == 8 and p[0] == "subscriptions" and p[2] == "resourceGroups" and p[6] == kind:
+            return images.ResourceRef(p[1], p[3], p[7])
+        return None
+
+    version: images.ImageVersionRef | None = None
+    p = parts(version_id_) if version_id_ else []
+    if len(p) == 12 and p[6] == "galleries" and p[8] == "images" and p[10] == "versions":
+        version = images.ImageVersionRef(images.ImageDefinitionRef(p[1], p[3], p[7], p[9]), p[11])
+    snapshots = tuple(r for s in outputs_snapshots if (r := ref(s, "snapshots")) is not None)
+    return Created(snapshots, ref(image_id, "images") if image_id else None, version)

@@ -74,6 +74,7 @@ class Reason(enum.StrEnum):
     MANAGED_IMAGE_CREATED = "ManagedImageCreated"
     IMAGE_VERSION_PUBLISHED = "ImageVersionPublished"
     PREFLIGHT_PASSED = "PreflightPassed"
+    RESOURCES_DELETED = "ResourcesDeleted"
     SUCCEEDED = "Succeeded"
     ADOPTED_GENERALIZED_VM = "AdoptedGeneralizedVM"
     # Failures (Ready=False, phase Failed; Warning events).

@@ -11,6 +11,7 @@ from vmgen.domain import planner
 from vmgen.steps import (
     approval,
     capture,
+    cleanup,
     deallocate,
     generalize,
     preflight,
@@ -23,7 +24,7 @@ from vmgen.steps import (
 )
 from vmgen.steps.base import Executor, Pass, Ports, Record, Resource
 
-__all__ = ["EXECUTORS", "Pass", "Ports", "Record", "Resource", "perform"]
+__all__ = ["EXECUTORS", "Pass", "Ports", "Record", "Resource", "cleanup", "perform"]
 
 EXECUTORS: dict[type, Executor] = {
     **record.EXECUTORS,

@@ -174,3 +174,34 @@ def test_a_suspended_resource_says_how_to_confirm() -> None:
     }
 
     assert "vmgen.io/confirm-deprovisioned=true" in _health(_resource(status))[1]
+
+
+@pytest.mark.parametrize(
+    ("phase", "ready", "health"),
+    [
+        pytest.param("PreflightComplete", "True", "Healthy", id="a clean preflight is Healthy"),
+        pytest.param("PreflightComplete", "False", "Degraded", id="a preflight with blockers is Degraded"),
+        pytest.param("Snapshotting", "False", "Progressing", id="snapshotting is Progressing"),
+        pytest.param("Capturing", "False", "Progressing", id="capturing is Progressing"),
+        pytest.param("Replicating", "False", "Progressing", id="replicating is Progressing"),
+    ],
+)
+def test_the_capture_and_preflight_phases(phase: str, ready: str, health: str) -> None:
+    status = {"phase": phase, "observedGeneration": 1, "conditions": [_ready(ready, "R", "findings listed")]}
+
+    assert _health(_resource(status)) == (health, f"{phase}: findings listed")
+
+
+def test_a_resource_awaiting_approval_is_suspended_and_says_how_to_approve() -> None:
+    status = {
+        "phase": "AwaitingApproval",
+        "observedGeneration": 1,
+        "conditions": [
+            _ready("False", "AwaitingApproval", "waiting"),
+            {"type": "AwaitingApproval", "status": "True", "message": "waiting"},
+        ],
+    }
+
+    health, message = _health(_resource(status))
+    assert health == "Suspended"
+    assert "vmgen.io/approve=true" in message
