@@ -41,6 +41,11 @@ SDK = {
     "galleries": ("2026-03-03",),
     "galleries/images": ("2026-03-03",),
     "galleries/images/versions": ("2026-03-03",),
+    "disks": ("2026-03-02",),
+    # azure-mgmt-network 33.1.0 (the copy path): virtual networks, subnets, network interfaces
+    "virtualNetworks": ("2026-03-01",),
+    "virtualNetworks/subnets": ("2026-03-01",),
+    "networkInterfaces": ("2026-03-01",),
 }
 CLI = {
     "virtualMachines": ("2026-04-01", "2025-11-01", "2024-11-01", "2022-11-01"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -18,13 +19,31 @@ async def test_a_running_linux_vm_is_observed_with_its_os_power_state_and_ready_
 
     observed = await compute.observe(vm)
 
-    assert observed == model.VmObservation(
-        id=vm.resource_id,
-        os_type=model.OsType.LINUX,
-        power_state=model.PowerState.RUNNING,
-        generalized=False,
-        agent_ready=True,
+    assert observed is not None
+    assert replace(observed, location="", os_disk_id="", data_disks=(), hyper_v_generation="") == (
+        model.VmObservation(
+            id=vm.resource_id,
+            os_type=model.OsType.LINUX,
+            power_state=model.PowerState.RUNNING,
+            generalized=False,
+            agent_ready=True,
+        )
     )
+
+
+async def test_the_observation_carries_what_snapshots_and_images_are_made_from(
+    compute: azure.AzureCompute, seed_vm: Callable[..., model.VmRef]
+) -> None:
+    vm = seed_vm()
+
+    observed = await compute.observe(vm)
+
+    assert observed is not None
+    assert observed.location == "westeurope"
+    assert observed.os_disk_id.startswith(f"/subscriptions/{vm.subscription_id}/resourceGroups/")
+    assert "/providers/Microsoft.Compute/disks/" in observed.os_disk_id
+    assert observed.hyper_v_generation in ("V1", "V2")
+    assert observed.security_type == "Standard"
 
 
 async def test_a_deallocated_windows_vm_is_observed_as_deallocated(
