@@ -53,6 +53,7 @@ def test_the_workflow_class_is_only_the_pass_loop() -> None:
         "_compute",
         "aclose",
         "release",
+        "clean_up",
     }
 
 
