@@ -291,9 +291,7 @@ def lost_or_failed(exc: HttpResponseError, what: str, secret: str | None) -> err
         return errors.AzureOperationLost(
             f"Azure ended the {what} operation Failed ({failed.message}); vmgen reads the resource again."
         )
-    if ended:
-        return errors.AzureOperationFailed(failed.message.replace(" Failed:", "", 1))
-    return failed
+    return failed  # ended with a final code (AzureOperationFailed/NotAllowed), or refused outright
 
 
 @contextlib.contextmanager

@@ -234,6 +234,18 @@ def sku_not_available(size: str, location: str) -> ArmError:
     )
 
 
+def cores_quota_exceeded(location: str, limit: int, usage: int, required: int) -> ArmError:
+    return ArmError(
+        409,
+        "OperationNotAllowed",
+        "Operation could not be completed as it results in exceeding approved Total Regional Cores quota. "
+        f"Additional details - Deployment Model: Resource Manager, Location: {location}, Current Limit: "
+        f"{limit}, Current Usage: {usage}, Additional Required: {required}, (Minimum) New Limit Required: "
+        f"{usage + required}. Submit a request for Quota increase at https://aka.ms/ProdportalCRP by "
+        "specifying parameters listed in the 'Details' section for deployment to succeed.",
+    )
+
+
 def disk_in_use(disk: str, vm_id: str) -> ArmError:
     """Modeled (see above): deleting or attaching a disk that a VM uses."""
     return ArmError(409, "OperationNotAllowed", f"Disk {disk} is attached to VM {vm_id}.")

@@ -328,6 +328,15 @@ class ArmSimulator:
         with self.world.lock:
             self.world.unavailable_sizes = {size.lower() for size in sizes}
 
+    def set_cores_quota(self, subscription_id: str, location: str, cores: int | None) -> None:
+        """The Total Regional Cores quota of a subscription in a region (None: unlimited)."""
+        with self.world.lock:
+            key = (subscription_id.lower(), location.lower())
+            if cores is None:
+                self.world.cores_quota.pop(key, None)
+            else:
+                self.world.cores_quota[key] = cores
+
     def set_guest_factory(self, factory: GuestFactory | None) -> None:
         """Boot guests for VMs created by PUT (None: such VMs are pure models)."""
         self.guest_factory = factory

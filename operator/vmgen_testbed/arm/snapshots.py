@@ -3,14 +3,15 @@
 A snapshot is `Copy` from a disk id: a seeded VM's OS or data disk (ids from its storageProfile) or a
 disk created here. Taking it while the VM runs is allowed, as in Azure (crash-consistent). When the
 disk is a Linux guest's OS disk and the guest implements `guest.DiskCapture`, the snapshot captures
-the guest's filesystem state at the moment the operation completes (its overlay's upper layer, as a
-tar in the simulator's state dir); a disk made from the snapshot shares that content, and a VM built
-from the disk boots a new guest from it (`vm_lifecycle`).
+the guest's filesystem state when the snapshot is requested (Azure's snapshots are point-in-time: what
+the guest writes after the PUT was accepted is not in it), as a tar of the overlay's upper layer in the
+simulator's state dir; a disk made from the snapshot shares that content, and a VM built from the disk
+boots a new guest from it (`vm_lifecycle`).
 
 Traps avoided: snapshots and disks answer 202 with Location (DiskRP's long-running PUT), and their
-final GET reads the resource; the content is taken before the operation reports Succeeded, so a
-caller that waited for the snapshot never races the capture. A disk attached to a VM cannot be
-deleted (Azure refuses; the operator must delete the VM first).
+final GET reads the resource; the capture runs before the answer and outside the world lock (the guest
+takes milliseconds, other requests must not wait); a capture that fails makes the operation end Failed.
+A disk attached to a VM cannot be deleted (Azure refuses; the operator must delete the VM first).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -120,13 +122,23 @@ async def _put_snapshot(host: Host, request: web.Request) -> web.Response:
         # Capture from the guest when the OS disk is still the guest's; else share the disk's content.
         guest = vm.guest if vm is not None and is_os_disk else None
         shared = host.world.disk_contents.get(source_id.lower())
-    return await _start(host, request, snapshot, guest, shared)
+    failure: str | None = None
+    if isinstance(guest, DiskCapture):
+        destination = host.state_dir / "disk-contents" / f"{uuid.uuid4().hex}.tar"
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            await guest.capture_os_disk(destination)
+        except Exception as error:  # the disk could not be read: the snapshot fails, as on Azure
+            failure = f"The disk could not be read: {error}"
+        else:
+            shared = destination
+    return await _start(host, request, snapshot, shared, failure)
 
 
 async def _start(
-    host: Host, request: web.Request, body: dict[str, Any], guest: object, shared: Any
+    host: Host, request: web.Request, body: dict[str, Any], shared: Path | None, failure: str | None = None
 ) -> web.Response:
-    """The DiskRP long-running PUT: 202 + Location, content captured before Succeeded."""
+    """The DiskRP long-running PUT: 202 + Location; Succeeded (or Failed) after the latency."""
     operation = request.match_info.route.name or ""
     key = request.path.lower()
     with host.world.lock:
@@ -135,12 +147,18 @@ async def _start(
         job = host.begin_operation(
             operation, request.match_info["subscription"], body["location"], "Microsoft.Compute"
         )
-    host.spawn(_finish(host, job, request.method, body, key, guest, shared))
+    host.spawn(_finish(host, job, request.method, body, key, shared, failure))
     return host.accepted(job, request)
 
 
 async def _finish(
-    host: Host, job: Operation, method: str, body: dict[str, Any], key: str, guest: object, shared: Any
+    host: Host,
+    job: Operation,
+    method: str,
+    body: dict[str, Any],
+    key: str,
+    shared: Path | None,
+    capture_failure: str | None,
 ) -> None:
     await asyncio.sleep(host.world.seconds(job.name))
     with host.world.lock:
@@ -148,15 +166,8 @@ async def _finish(
     failure: tuple[str, str] | None = None
     if fault is not None:
         failure = (fault.error_code, "An internal execution error occurred. Please retry later.")
-    elif isinstance(guest, DiskCapture):
-        destination = host.state_dir / "disk-contents" / f"{uuid.uuid4().hex}.tar"
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            await guest.capture_os_disk(destination)
-        except Exception as error:  # the capture failed: so does the snapshot, as on Azure
-            failure = ("InternalExecutionError", f"The disk could not be read: {error}")
-        else:
-            shared = destination
+    elif capture_failure is not None:
+        failure = ("InternalExecutionError", capture_failure)
     with host.world.lock:
         if failure is not None:
             body["properties"]["provisioningState"] = "Failed"
@@ -221,4 +232,4 @@ async def _put_disk(host: Host, request: web.Request) -> web.Response:
             body.get("tags"),
         )
         disk["sku"] = {"name": (body.get("sku") or {}).get("name", "Premium_LRS"), "tier": "Premium"}
-    return await _start(host, request, disk, None, shared)
+    return await _start(host, request, disk, shared)

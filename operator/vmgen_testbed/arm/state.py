@@ -276,6 +276,7 @@ class World:
         # lower-cased snapshot/disk id -> the guest filesystem state it holds (a tar made by the guest)
         self.disk_contents: dict[str, Path] = {}
         self.unavailable_sizes: set[str] = set()  # VM sizes that answer SkuNotAvailable (lower-cased)
+        self.cores_quota: dict[tuple[str, str], int] = {}  # (subscription, location) lower -> vCPU limit
         self._quota: dict[tuple[str, bool, int], int] = {}
 
     def ensure_resource_group(self, subscription_id: str, resource_group: str) -> None:

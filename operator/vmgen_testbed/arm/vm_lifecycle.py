@@ -6,7 +6,9 @@ simulator has a `guest_factory`, the new VM boots a new guest from that state, w
 namespace and address, which its NIC then reports.
 
 Azure's preconditions, checked when the PUT arrives: the size is available in the region
-(SkuNotAvailable, configurable with `set_unavailable_sizes`), the disks exist and no other VM has them
+(SkuNotAvailable, configurable with `set_unavailable_sizes`), the region's vCPU quota is not exceeded
+(`set_cores_quota`; allocated VMs count, deallocated ones do not, and a size's vCPUs are the number in
+its name, Standard_D4s_v5 -> 4), the disks exist and no other VM has them
 (a disk is `managedBy` one VM), the NIC exists (InvalidResourceReference) and no other VM uses it
 (NicInUse). A PUT of the same VM with the same disks and NIC is an idempotent no-op (a restarted
 caller may repeat it); one that changes them is PropertyChangeNotAllowed.
@@ -21,6 +23,7 @@ power operation or GET must not wait for it); until it runs the VM is `Creating`
 from __future__ import annotations
 
 import asyncio
+import re
 from functools import partial
 from typing import Any
 
@@ -73,6 +76,7 @@ async def _put_vm(host: Host, request: web.Request) -> web.Response:
             return web.json_response(existing.body(with_instance_view=False), status=200)
         if size.lower() in host.world.unavailable_sizes:
             raise errors.sku_not_available(size, location)
+        _check_quota(host, subscription, location, size)
         if not os_disk_id or (storage.get("osDisk") or {}).get("createOption", "Attach") != "Attach":
             raise errors.invalid_parameter(
                 "The simulator creates VMs from attached managed disks only (osDisk.createOption Attach).",
@@ -122,6 +126,27 @@ async def _put_vm(host: Host, request: web.Request) -> web.Response:
         status=201,
         headers={"Azure-AsyncOperation": async_url, **lro.retry_after(host.lro_retry_after)},
     )
+
+
+def vcpus(size: str) -> int:
+    """Standard_D4s_v5 -> 4 (the family letters, then the vCPU count), 1 when the name has no number."""
+    found = re.match(r"^[A-Za-z]+_[A-Za-z]+(\d+)", size)
+    return int(found.group(1)) if found else 1
+
+
+def _check_quota(host: Host, subscription: str, location: str, size: str) -> None:
+    limit = host.world.cores_quota.get((subscription.lower(), location.lower()))
+    if limit is None:
+        return
+    usage = sum(
+        vcpus(vm.vm_size)
+        for vm in host.world.vms.values()
+        if vm.subscription_id.lower() == subscription.lower()
+        and vm.location.lower() == location.lower()
+        and vm.power_state != "deallocated"
+    )
+    if usage + vcpus(size) > limit:
+        raise errors.cores_quota_exceeded(location, limit, usage, vcpus(size))
 
 
 def _same_vm(vm: Vm, os_disk_id: str, data: list[tuple[int, str]], nic_id: str) -> None:

@@ -266,3 +266,25 @@ class TestCopyVms:
         assert arm.resource(f"{prefix(sub, 'Microsoft.Network')}/networkInterfaces/copy-nic") is None
         await (await compute.virtual_machines.begin_delete("rg", "copy")).result()  # gone: 204, no error
         assert arm.vm_state(sub, "rg", "src")["powerState"] == "running"
+
+    async def test_a_vm_beyond_the_regional_cores_quota_is_refused_with_azures_text(
+        self, arm: ArmSimulator, compute_client: Any, network_client: Any
+    ) -> None:
+        sub = seed(arm, data_disks=1)
+        compute, network = compute_client(sub), network_client(sub)
+        os_disk, _, nic = await copy_parts(arm, compute, network, sub)
+        arm.set_cores_quota(sub, LOCATION, 4)  # the running source uses 2 of them
+        with pytest.raises(HttpResponseError) as raised:
+            await compute.virtual_machines.begin_create_or_update(
+                "rg", "copy", vm_body(os_disk.id, nic.id, size="Standard_D4s_v5")
+            )
+        assert error_code(raised.value) == "OperationNotAllowed"
+        assert error_message(raised.value).startswith(
+            "Operation could not be completed as it results in exceeding approved Total Regional Cores "
+            "quota. Additional details - Deployment Model: Resource Manager, Location: westeurope, Current "
+            "Limit: 4, Current Usage: 2, Additional Required: 4, (Minimum) New Limit Required: 6."
+        )
+        vm = await (
+            await compute.virtual_machines.begin_create_or_update("rg", "copy", vm_body(os_disk.id, nic.id))
+        ).result()
+        assert vm.hardware_profile.vm_size == "Standard_D2s_v5"  # 2 + 2 fits in 4

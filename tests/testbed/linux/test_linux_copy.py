@@ -1,10 +1,10 @@
 """A copy of a running Linux VM, made the Azure way (snapshot -> disk -> NIC -> VM), boots a sandbox of its
-own: the filesystem as it was at the snapshot, its own network namespace and address, and nothing shared
-with the source afterwards. Deleting the copy VM removes its sandbox."""
+own: the filesystem as it was when the snapshot was requested (point-in-time), its own network namespace
+and address, and nothing shared with the source afterwards. Deleting the copy VM removes its sandbox."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from linux_ssh import run
 
 from vmgen_testbed.arm.server import ArmSimulator
+from vmgen_testbed.arm.state import DEFAULT_OPERATION_SECONDS
 from vmgen_testbed.linux.sandbox import LinuxSandbox
 from vmgen_testbed.linux_fixtures import TestVm
 
@@ -20,21 +21,29 @@ pytestmark = pytest.mark.root
 LOCATION = "westeurope"
 
 
-async def copy_vm(compute: Any, network: Any, vm: TestVm, name: str) -> Any:
+async def copy_vm(
+    compute: Any,
+    network: Any,
+    vm: TestVm,
+    name: str,
+    *,
+    meanwhile: Callable[[], Awaitable[None]] | None = None,
+) -> Any:
     """The dozen calls people make by hand: snapshot the OS disk, a disk from it, a NIC, a VM."""
     rg = vm.resource_group
     source = await compute.virtual_machines.get(rg, vm.name)
     disk_id = source.storage_profile.os_disk.managed_disk.id
-    snapshot = await (
-        await compute.snapshots.begin_create_or_update(
-            rg,
-            f"{name}-snap",
-            {
-                "location": LOCATION,
-                "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": disk_id}},
-            },
-        )
-    ).result()
+    poller = await compute.snapshots.begin_create_or_update(
+        rg,
+        f"{name}-snap",
+        {
+            "location": LOCATION,
+            "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": disk_id}},
+        },
+    )
+    if meanwhile is not None:  # the guest goes on while the snapshot operation completes
+        await meanwhile()
+    snapshot = await poller.result()
     disk = await (
         await compute.disks.begin_create_or_update(
             rg,
@@ -93,8 +102,14 @@ async def test_a_copy_boots_with_the_sources_files_at_snapshot_time_and_an_addre
     assert (await run(source, "echo before-snapshot > /tmp/marker && sudo rm /etc/motd")).exit_status == 0
     compute, network = compute_client(vm.subscription_id), network_client(vm.subscription_id)
 
-    created = await copy_vm(compute, network, vm, f"{vm.name}-copy")
-    assert (await run(source, "echo after-snapshot > /tmp/later")).exit_status == 0
+    async def write_later() -> None:
+        assert (await run(source, "echo after-snapshot > /tmp/later")).exit_status == 0
+
+    arm.set_latency("createSnapshot", 2.0)  # the write lands while the snapshot operation still runs
+    try:
+        created = await copy_vm(compute, network, vm, f"{vm.name}-copy", meanwhile=write_later)
+    finally:
+        arm.set_latency("createSnapshot", DEFAULT_OPERATION_SECONDS)
 
     copy = as_source_user(linux_copies[f"{vm.name}-copy"], source)
     nic = await network.network_interfaces.get(vm.resource_group, f"{vm.name}-copy-nic")
