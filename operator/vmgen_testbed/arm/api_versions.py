@@ -87,6 +87,16 @@ _TYPE_OF = {
     "createGalleryImage": "galleries/images",
     "getGalleryImageVersion": "galleries/images/versions",
     "createGalleryImageVersion": "galleries/images/versions",
+    "deleteImage": "images",
+    "deleteSnapshot": "snapshots",
+    "deleteGalleryImageVersion": "galleries/images/versions",
+    **dict.fromkeys(("getDisk", "createDisk", "deleteDisk"), "disks"),
+    **dict.fromkeys(("createVm", "deleteVm"), "virtualMachines"),
+    **dict.fromkeys(("getVirtualNetwork", "createVirtualNetwork"), "virtualNetworks"),
+    "getSubnet": "virtualNetworks/subnets",
+    **dict.fromkeys(
+        ("getNetworkInterface", "createNetworkInterface", "deleteNetworkInterface"), "networkInterfaces"
+    ),
     "operationStatus": "locations/operations",
     "operationResult": "locations/operations",
     "listSubscriptions": "subscriptions",
