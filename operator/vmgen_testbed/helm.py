@@ -63,8 +63,8 @@ def ensure_helm() -> Path:
 
 
 def render_chart(*, release: str, namespace: str, values: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """`helm template` of charts/vmgen as objects (the CRDs too, unless crds.install=false); `values` are extra
-    helm arguments."""
+    """`helm template` of charts/vmgen as objects (the CRDs too, unless crds.install=false); `values` are
+    extra helm arguments."""
     command = [
         str(ensure_helm()), "template", release, str(CHART_DIR), "--namespace", namespace,
         "--kube-version", pinned_version(TOOLS_DIR / "kube", KUBE_MODULE), *values,
