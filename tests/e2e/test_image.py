@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,25 @@ class TestTheImage:
         assert not list((image_root / "tmp").iterdir())
 
     def test_a_rebuild_with_unchanged_inputs_reuses_the_image(self, image_tag: str) -> None:
-        assert image.ensure_image() == image_tag
-        assert image_tag == f"localhost/vmgen:{image.image_inputs_key(image.ensure_base_image())}"
+        def image_id() -> str:
+            return subprocess.run(
+                ["podman", "image", "inspect", "--format", "{{.Id}}", image_tag],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip()  # fmt: skip
+
+        before = image_id()
+        started = time.monotonic()
+        again = image.ensure_image()
+
+        assert again == image_tag
+        assert image_id() == before
+        assert time.monotonic() - started < 10, "an unchanged image was rebuilt"
+
+    def test_the_image_tag_follows_the_base_image_and_the_sources(self, image_tag: str) -> None:
+        base = image.ensure_base_image()
+
+        assert image_tag == f"localhost/vmgen:{image.image_inputs_key(base)}"
+        assert image.image_inputs_key(base + "-other") != image.image_inputs_key(base)
 
 
 @pytest.fixture
