@@ -85,13 +85,32 @@ class TestTheCrdHasOneSource:
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
-def test_helm_lint_finds_nothing(helm: Path) -> None:
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param((), id="the defaults"),
+        pytest.param(
+            (
+                "--set",
+                "replicas=2",
+                "--set",
+                "metrics.enabled=true",
+                "--set",
+                "metrics.serviceMonitor.enabled=true",
+            ),
+            id="HA with metrics and a ServiceMonitor",
+        ),
+        pytest.param(("--set", "crds.install=false"), id="without the CRDs"),
+    ],
+)
+def test_helm_lint_finds_nothing(helm: Path, values: Sequence[str]) -> None:
     result = subprocess.run(
-        [str(helm), "lint", "--strict", str(CHART_DIR), "--kube-version", KUBE_VERSION],
+        [str(helm), "lint", "--strict", str(CHART_DIR), "--kube-version", KUBE_VERSION, *values],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
 
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
 
 
 @pytest.mark.parametrize(
