@@ -1,6 +1,7 @@
 # vmgen: `make demo` and `make test` on a fresh Debian bookworm machine (root, Python 3.11+, Go).
 # Builds once, then reuses: the virtualenv (rebuilt when pyproject.toml changes), system packages,
-# kube-apiserver/kubectl/etcd and the Debian guest rootfs (in $(VMGEN_CACHE_DIR)).
+# kube-apiserver/kubectl/etcd, the Debian guest rootfs and the operator image (in $(VMGEN_CACHE_DIR) and
+# buildah's image store).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -13,9 +14,10 @@ export PATH := $(PATH):/usr/local/go/bin
 export DEBIAN_FRONTEND := noninteractive
 
 # command:package pairs the testbed needs from the system
-SYSTEM_TOOLS := debootstrap:debootstrap zstd:zstd ip:iproute2 ssh-keygen:openssh-client
+SYSTEM_TOOLS := debootstrap:debootstrap zstd:zstd ip:iproute2 ssh-keygen:openssh-client \
+	buildah:buildah podman:podman runc:runc
 
-.PHONY: venv deps binaries rootfs testbed lint test-unit test demo bench clean
+.PHONY: venv deps binaries rootfs image testbed lint test-unit test demo bench clean
 
 venv: $(VENV_STAMP)
 
@@ -50,6 +52,11 @@ rootfs: venv deps
 	@echo "==> Debian guest rootfs (debootstrap once, cached in $(VMGEN_CACHE_DIR))"
 	$(PY) -m vmgen_testbed.linux.rootfs
 
+# The operator image, from the Dockerfile (buildah, rebuilt only when its inputs change: docs/image.md).
+image: venv deps
+	@echo "==> operator image (buildah bud on a local base image; cached until the Dockerfile or sources change)"
+	$(PY) -m vmgen_testbed.image
+
 testbed: binaries rootfs
 
 lint: venv
@@ -58,11 +65,12 @@ lint: venv
 	$(PY) -m ruff format --check operator tests benchmarks
 	$(PY) -m mypy -p vmgen -p vmgen_testbed
 	.venv/bin/lint-imports
+	.venv/bin/hadolint Dockerfile
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
 
-test: lint testbed
+test: lint testbed image
 	@echo "==> pytest: unit, contract, e2e"
 	$(PY) -m pytest tests
 

@@ -7,12 +7,15 @@ Traps avoided:
 - helm is not part of the Kubernetes build: it is built once with `go install` from the Go module proxy
   into `cache_dir()/bin-helm-<version>/` (staged, then renamed, so an interrupted build is never taken
   for a cached one).
+- Parallel runs on a machine with a cold cache (several checkouts, one shared VMGEN_CACHE_DIR) would each
+  compile helm at once: the build holds an exclusive lock and re-checks for the binary after taking it.
 - Helm built this way reports Kubernetes v1.20 as its default target, which the chart's kubeVersion
   refuses: `render_chart` passes the testbed's own kube-apiserver version as `--kube-version`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -40,6 +43,15 @@ def ensure_helm() -> Path:
     binary = target / "helm"
     if os.access(binary, os.X_OK):
         return binary
+    with (cache_dir() / ".bin-helm.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test runs on one machine build helm once
+        if os.access(binary, os.X_OK):
+            return binary
+        _build_helm(target)
+    return binary
+
+
+def _build_helm(target: Path) -> None:
     go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
     if go is None:
         raise AssertionError("`go` is needed to build helm (the chart is rendered with it)")
@@ -55,15 +67,15 @@ def ensure_helm() -> Path:
             check=True,
         )
         staging.chmod(0o755)  # mkdtemp made it private
-        shutil.rmtree(target, ignore_errors=True)
+        shutil.rmtree(target, ignore_errors=True)  # a leftover without the binary
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return binary
 
 
 def render_chart(*, release: str, namespace: str, values: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """`helm template` of charts/vmgen (CRDs excluded) as objects; `values` are extra helm arguments."""
+    """`helm template` of charts/vmgen as objects (the CRDs too, unless crds.install=false); `values` are
+    extra helm arguments."""
     command = [
         str(ensure_helm()), "template", release, str(CHART_DIR), "--namespace", namespace,
         "--kube-version", pinned_version(TOOLS_DIR / "kube", KUBE_MODULE), *values,

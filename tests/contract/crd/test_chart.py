@@ -21,6 +21,7 @@ from vmgen_testbed.kube import ControlPlane
 pytestmark = pytest.mark.usefixtures("vmgen_crd")
 
 KUBE_VERSION = "1.34.4"
+KIND_CRD = "CustomResourceDefinition"
 
 
 def _helm_template(
@@ -57,19 +58,59 @@ def _release(control_plane: ControlPlane, *, watched: int = 0) -> tuple[str, str
     return f"r-{suffix}", namespaces[0], namespaces[1:]
 
 
-def test_the_chart_ships_a_byte_for_byte_copy_of_the_crd() -> None:
-    assert (CHART_DIR / "crds" / "vmgeneralization.yaml").read_bytes() == CRD_PATH.read_bytes(), (
-        "run: cp crds/vmgeneralization.yaml charts/vmgen/crds/"
-    )
+class TestTheCrdHasOneSource:
+    def test_the_chart_ships_a_byte_for_byte_copy_of_every_crd(self) -> None:
+        source = {path.name: path.read_bytes() for path in CRD_PATH.parent.glob("*.yaml")}
+        shipped = {path.name: path.read_bytes() for path in (CHART_DIR / "files" / "crds").glob("*.yaml")}
+
+        assert shipped == source, "run: cp crds/*.yaml charts/vmgen/files/crds/"
+
+    def test_the_release_renders_exactly_the_crds_of_the_repository(self, helm: Path) -> None:
+        rendered = [
+            doc for doc in _objects(_render(helm, "vmgen", "vmgen-system")) if doc["kind"] == KIND_CRD
+        ]
+        source = [yaml.safe_load(path.read_text()) for path in sorted(CRD_PATH.parent.glob("*.yaml"))]
+
+        assert rendered == source
+
+    def test_crds_install_false_leaves_the_crds_to_a_separate_install(self, helm: Path) -> None:
+        rendered = _objects(_render(helm, "vmgen", "vmgen-system", "--set", "crds.install=false"))
+
+        assert [doc["kind"] for doc in rendered if doc["kind"] == KIND_CRD] == []
+        assert "Deployment" in {doc["kind"] for doc in rendered}
+
+    def test_uninstalling_the_chart_keeps_the_crd_and_every_resource(self) -> None:
+        crd = yaml.safe_load(CRD_PATH.read_text())
+
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
-def test_helm_lint_finds_nothing(helm: Path) -> None:
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param((), id="the defaults"),
+        pytest.param(
+            (
+                "--set",
+                "replicas=2",
+                "--set",
+                "metrics.enabled=true",
+                "--set",
+                "metrics.serviceMonitor.enabled=true",
+            ),
+            id="HA with metrics and a ServiceMonitor",
+        ),
+        pytest.param(("--set", "crds.install=false"), id="without the CRDs"),
+    ],
+)
+def test_helm_lint_finds_nothing(helm: Path, values: Sequence[str]) -> None:
     result = subprocess.run(
-        [str(helm), "lint", "--strict", str(CHART_DIR), "--kube-version", KUBE_VERSION],
+        [str(helm), "lint", "--strict", str(CHART_DIR), "--kube-version", KUBE_VERSION, *values],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
 
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -89,6 +130,10 @@ def test_helm_lint_finds_nothing(helm: Path) -> None:
                 "operator.verbose=true",
             ),
             id="workload identity, a CA bundle and verbose logs",
+        ),
+        pytest.param(
+            ("--set", "replicas=2", "--set", "metrics.enabled=true"),
+            id="two replicas with metrics (Deployment, PodDisruptionBudget, Service)",
         ),
     ],
 )
@@ -148,19 +193,21 @@ class TestTheDeploymentIsHardened:
         )
 
     def test_one_replica_is_replaced_not_rolled(self, helm: Path) -> None:
-        deployment = _one(_render(helm, "vmgen", "vmgen-system"), "Deployment")
+        rendered = _render(helm, "vmgen", "vmgen-system")
+        deployment = _one(rendered, "Deployment")
 
         assert deployment["spec"]["replicas"] == 1
         assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+        assert "PodDisruptionBudget" not in {doc["kind"] for doc in _objects(rendered)}
 
     def test_the_liveness_probe_calls_kopfs_health_endpoint(self, helm: Path) -> None:
         (container,) = _one(_render(helm, "vmgen", "vmgen-system"), "Deployment")["spec"]["template"]["spec"][
             "containers"
         ]
 
-        assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
+        assert "--liveness=http://0.0.0.0:8081/healthz" in container["args"]
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
-        assert {"name": "health", "containerPort": 8080, "protocol": "TCP"} in container["ports"]
+        assert container["ports"] == [{"name": "health", "containerPort": 8081, "protocol": "TCP"}]
 
     def test_the_operator_learns_its_namespace_and_what_to_watch(self, helm: Path) -> None:
         rendered = _render(helm, "vmgen", "vmgen-system", "--set", "watchNamespaces={images,team-a}")
@@ -234,6 +281,16 @@ class TestTheDeploymentIsHardened:
             ("--set", "operator.credentialScope=https://management.usgovcloudapi.net"),
             "/operator/credentialScope",
             id="a credential scope without /.default",
+        ),
+        pytest.param(("--set-string", "replicas=2"), "/replicas", id="replicas as a string"),
+        pytest.param(("--set", "replicas=0"), "/replicas", id="no replica"),
+        pytest.param(("--set-string", "metrics.port=8080"), "/metrics/port", id="a metrics port as a string"),
+        pytest.param(("--set", "metrics.enabled=yes"), "/metrics/enabled", id="metrics enabled as a string"),
+        pytest.param(("--set", "crds.install=1"), "/crds/install", id="crds.install as a number"),
+        pytest.param(
+            ("--set", "metrics.serviceMonitor.interval=often"),
+            "/metrics/serviceMonitor/interval",
+            id="a scrape interval that is no duration",
         ),
     ],
 )
