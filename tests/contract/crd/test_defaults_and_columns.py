@@ -34,7 +34,19 @@ class TestDefaults:
         }
         assert stored["linux"] == {"deprovisionUser": True}
         assert stored["windows"] == {"transport": "WinRM", "sysprepTimeout": "30m"}
-        assert stored["timeouts"] == {"deprovision": "15m", "shutdown": "20m", "generalize": "5m"}
+        assert stored["timeouts"] == {
+            "deprovision": "15m",
+            "shutdown": "20m",
+            "generalize": "5m",
+            "capture": "2h",
+        }
+        assert (stored["mode"], stored["approval"], stored["deletionPolicy"]) == (
+            "Generalize",
+            "Automatic",
+            "Retain",
+        )
+        assert stored["preserveSource"] == {"snapshot": False, "includeDataDisks": True, "incremental": True}
+        assert "capture" not in stored, "no image unless one is asked for"
         assert "azure" not in stored, "no credentials Secret means the operator's own identity"
 
     def test_a_minimal_winrm_block_is_secure_by_default(
@@ -66,6 +78,7 @@ class TestDefaults:
             "deprovision": "15m",
             "shutdown": "1h30m",
             "generalize": "5m",
+            "capture": "2h",
         }
 
 

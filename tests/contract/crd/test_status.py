@@ -14,7 +14,16 @@ from vmgen_testbed.kube import ControlPlane
 
 pytestmark = pytest.mark.usefixtures("vmgen_crd")
 
-STEP_FIELDS = {"state", "startedAt", "finishedAt", "attempts", "message", "continuationToken"}
+STEP_FIELDS = {
+    "state",
+    "startedAt",
+    "finishedAt",
+    "attempts",
+    "message",
+    "continuationToken",
+    "retries",
+    "unstartedRuns",
+}
 
 OPERATOR_STATUS: dict[str, Any] = {
     "phase": "ShuttingDown",
@@ -190,10 +199,28 @@ class TestTheSchemaFile:
             "conditions",
             "startedAt",
             "completedAt",
+            "outputs",
+        }
+        assert set(status["outputs"]["properties"]) == {
+            "snapshots",
+            "managedImageId",
+            "galleryImageVersionId",
+            "replication",
+            "findings",
         }
         assert set(status["vm"]["properties"]) == {"id", "osType", "powerState", "osState"}
         steps = status["steps"]["properties"]
-        assert set(steps) == {"validate", "deprovision", "shutdown", "generalize", "capture"}
+        assert set(steps) == {
+            "validate",
+            "preflight",
+            "snapshot",
+            "approval",
+            "deprovision",
+            "shutdown",
+            "generalize",
+            "capture",
+            "publish",
+        }
         assert all(set(step["properties"]) == STEP_FIELDS for step in steps.values())
         condition = status["conditions"]["items"]["properties"]
         assert set(condition) == {
