@@ -99,8 +99,17 @@ class OperatorProcess:
                 self._process.wait(timeout=10)
         return self._process.returncode
 
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def logs(self, *, since: int = 0) -> str:
+        """What the process wrote (across restarts), from byte offset `since` (see `log_offset`)."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(since)
+            return log.read().decode(errors="replace")
+
+    def log_offset(self) -> int:
+        """Where the log ends now: pass it to `logs(since=...)` to read only what a test caused."""
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
 
     def wait_ready(self, *, timeout: float = 60.0) -> float:
         """Wait until kopf's liveness endpoint answers (the operator has started); returns the seconds."""

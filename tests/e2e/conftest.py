@@ -219,6 +219,15 @@ class World:
         self.apply(manifest)
 
 
+@pytest.fixture(autouse=True)
+def no_fault_or_latency_outlives_its_test(arm: Any) -> Iterator[None]:
+    """The simulator lives for the session: a test that slows or breaks it must not slow or break the
+    next one, also when it fails half-way. Latencies go back to the simulator's defaults, not to 0."""
+    yield
+    arm.clear_faults()
+    arm.reset_latencies()
+
+
 @pytest.fixture
 def world(control_plane: Any, arm: Any, operator: OperatorProcess) -> Iterator[World]:
     if not operator.running:  # a restart test left it stopped after a failure
@@ -236,8 +245,8 @@ def condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def vm_requests(arm: Any, vm: Any) -> list[Any]:
-    marker = f"/virtualMachines/{vm.name}".lower()
-    return [r for r in arm.requests() if marker in r.path.lower()]
+    """The ARM requests about exactly this VM (`vm-1`'s, never `vm-12`'s)."""
+    return [r for r in arm.requests() if r.api == "arm" and r.is_for_vm(vm.name)]
 
 
 def assert_guest_untouched(vm: Any) -> None:

@@ -54,15 +54,31 @@ def test_host_keys_are_read_through_run_command_when_none_are_pinned(world: Worl
     assert_guest_deprovisioned(vm)
 
 
+STEP_EVENTS = (
+    ("ValidationStarted", "ValidationSucceeded"),
+    ("DeprovisionStarted", "DeprovisionSucceeded"),
+    ("ShutdownStarted", "VMDeallocated"),
+    ("GeneralizeStarted", "VMGeneralized"),
+)
+
+
 def test_events_tell_each_step_start_and_finish(world: World, linux_vm: Any) -> None:
     vm = linux_vm()
     world.linux_job("evented", vm, host_keys=list(vm.sandbox.host_keys))
-    world.wait_ready("evented")
+    body = world.wait_ready("evented")
 
-    reasons = {e["reason"] for e in world.events() if e["involvedObject"]["name"] == "evented"}
-    assert reasons, "no events were posted"
-    assert all(r[:1].isupper() and " " not in r for r in reasons), reasons
-    assert len(reasons) >= 4, reasons
+    mine = [e for e in world.events() if e["involvedObject"].get("uid") == body["metadata"]["uid"]]
+    normal = {e["reason"]: e for e in mine if e["type"] == "Normal"}
+    for started, finished in STEP_EVENTS:
+        assert started in normal and finished in normal, (started, finished, sorted(normal))
+        assert normal[finished]["message"], f"{finished} must say what happened"
+    # eventTime has microseconds (firstTimestamp only seconds): each start comes before its finish,
+    # and each step after the one before it.
+    order = [normal[reason]["eventTime"] for pair in STEP_EVENTS for reason in pair]
+    assert order == sorted(order), [
+        (reason, normal[reason]["eventTime"]) for pair in STEP_EVENTS for reason in pair
+    ]
+    assert not [e for e in mine if e["type"] == "Warning"], "a clean run posts no Warning"
 
 
 def test_printer_columns_show_vm_os_phase_and_ready(world: World, linux_vm: Any) -> None:

@@ -112,9 +112,18 @@ def test_a_nonsense_poll_interval_flag_exits_with_the_reason_on_stderr(
     assert f"argument --poll-interval: {explanation}" in capsys.readouterr().err
 
 
-def test_namespace_and_all_namespaces_exclude_each_other() -> None:
-    with pytest.raises(SystemExit):
+def test_namespace_and_all_namespaces_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
         cli.parser().parse_args(["run", "-n", "a", "--all-namespaces"])
+
+    # Any other usage error (an unknown flag, a missing value) also exits 2: the message tells them apart.
+    assert exit_info.value.code == 2
+    assert "argument --all-namespaces/-A: not allowed with argument --namespace/-n" in capsys.readouterr().err
+
+
+def test_namespace_and_all_namespaces_are_each_accepted_alone() -> None:
+    assert cli.parser().parse_args(["run", "-n", "a", "-n", "b"]).namespaces == ["a", "b"]
+    assert cli.parser().parse_args(["run", "--all-namespaces"]).all_namespaces is True
 
 
 def test_vmgen_crd_prints_the_shipped_crd(capsys: pytest.CaptureFixture[str]) -> None:

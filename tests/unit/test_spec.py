@@ -76,7 +76,7 @@ def test_a_full_spec_is_read_field_by_field() -> None:
         ),
         pytest.param(
             {**MINIMAL, "ssh": {"host": "h"}},
-            "privateKeySecretRef",
+            "spec.ssh.privateKeySecretRef.name",
             id="ssh without a key Secret names privateKeySecretRef",
         ),
         pytest.param(
@@ -90,7 +90,9 @@ def test_an_unusable_spec_is_invalid_and_names_the_field(body: dict[str, Any], f
     with pytest.raises(errors.InvalidSpec) as caught:
         Spec.from_body(body)
 
-    assert field in caught.value.message
+    # The message opens with the field's full path: a substring check would let `spec.vm` pass for a
+    # message about `spec.vm.name`.
+    assert caught.value.message.split()[0] == field, caught.value.message
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("1h30m", 5400), ("2h", 7200)])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
 
 from vmgen.domain.reasons import ConditionType, Reason
 from vmgen.domain.status import (
@@ -72,12 +74,20 @@ class TestRoundTrips:
         assert status.current_step is StepName.VALIDATE
         assert status.to_body() == {"phase": "Pending"}
 
-    def test_timestamps_are_rfc3339_utc_with_z(self) -> None:
-        status = Status(
-            started_at=datetime(2026, 1, 1, 13, 0, tzinfo=UTC).astimezone(datetime.now().astimezone().tzinfo)
-        )
+    @pytest.mark.parametrize(
+        "offset",
+        [timedelta(hours=5, minutes=30), timedelta(hours=-8)],
+        ids=["east of UTC (India)", "west of UTC (Pacific)"],
+    )
+    def test_timestamps_are_rfc3339_utc_with_z_whatever_zone_they_were_made_in(
+        self, offset: timedelta
+    ) -> None:
+        # A fixed non-UTC zone, not the machine's: on a UTC machine astimezone() would be a no-op and a
+        # formatter that forgot to convert would still pass.
+        local = datetime(2026, 1, 1, 13, 0, tzinfo=UTC).astimezone(timezone(offset))
+        assert local.utcoffset() == offset
 
-        assert status.to_body()["startedAt"] == "2026-01-01T13:00:00Z"
+        assert Status(started_at=local).to_body()["startedAt"] == "2026-01-01T13:00:00Z"
 
     def test_unknown_values_from_the_server_do_not_crash_parsing(self) -> None:
         status = Status.from_body(

@@ -360,7 +360,7 @@ async def _replicate(
 ) -> None:
     await asyncio.sleep(host.world.seconds(job.name) + replication.seconds)
     with host.world.lock:
-        fault = host.world.faults.take(job.name, method, failed_operation=True)
+        fault = host.world.faults.take(job.name, method, str(version.get("id", "")), failed_operation=True)
         if fault is not None:
             replication.failed = (
                 f"Replication failed: {fault.error_code}. An internal execution error occurred."

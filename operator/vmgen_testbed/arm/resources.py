@@ -148,7 +148,9 @@ async def finish_operation(
     """After the operation's latency, end it Succeeded, or Failed when a failed-operation fault matches."""
     await asyncio.sleep(host.world.seconds(job.name) + extra_seconds)
     with host.world.lock:
-        fault = host.world.faults.take(job.name, method, failed_operation=True)
+        fault = host.world.faults.take(
+            job.name, method, str((body or {}).get("id", "")), failed_operation=True
+        )
         if body is not None:
             body["properties"]["provisioningState"] = "Failed" if fault else "Succeeded"
         if fault is not None:
@@ -186,7 +188,7 @@ async def delete_lro(
     async def finish() -> None:
         await asyncio.sleep(host.world.seconds(job.name))
         with host.world.lock:
-            fault = host.world.faults.take(job.name, request.method, failed_operation=True)
+            fault = host.world.faults.take(job.name, request.method, request.path, failed_operation=True)
             if fault is not None:
                 body["properties"]["provisioningState"] = "Failed"
                 job.fail(fault.error_code, _FAILED_TEXT)

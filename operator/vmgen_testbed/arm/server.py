@@ -42,7 +42,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -357,6 +357,16 @@ class ArmSimulator:
         with self.world.lock:
             self.world.latency[operation] = seconds
 
+    def latency(self, operation: str) -> float:
+        """The latency an operation has now: the one set, or the simulator's default."""
+        return self.world.seconds(operation)
+
+    def reset_latencies(self) -> None:
+        """Back to the simulator's defaults (LROs take a moment; other answers come at once), which is
+        not the same as setting 0.0: an instant deallocate would hide the polling a test relies on."""
+        with self.world.lock:
+            self.world.latency.clear()
+
     def inject(self, fault: Fault) -> None:
         with self.world.lock:
             self.world.faults.add(fault)
@@ -426,6 +436,7 @@ class ArmSimulator:
         app.router.add_post(f"{control}/subnets", self._control_subnet)
         app.router.add_post(f"{control}/service-principals", self._control_service_principal)
         app.router.add_post(f"{control}/latency", self._control_latency)
+        app.router.add_delete(f"{control}/latency", self._control_reset_latencies)
         app.router.add_post(f"{control}/faults", self._control_faults)
         app.router.add_get(f"{control}/throttling", self._control_throttling)
         app.router.add_post(f"{control}/throttling", self._control_throttling)
@@ -471,7 +482,14 @@ class ArmSimulator:
         except errors.ArmError as refusal:
             response = web.json_response(refusal.body(), status=refusal.status, headers=refusal.headers)
         self._arm_headers(request, response)
-        self._record(request, operation, response.status, _json_of(response), request_body=request_body)
+        self._record(
+            request,
+            operation,
+            response.status,
+            _json_of(response),
+            request_body=request_body,
+            response_headers=response.headers,
+        )
         return response
 
     async def _arm(
@@ -498,7 +516,7 @@ class ArmSimulator:
         if remaining is not None:
             request[_RATELIMIT] = remaining
         with self.world.lock:
-            fault = self.world.faults.take(operation, request.method, failed_operation=False)
+            fault = self.world.faults.take(operation, request.method, request.path, failed_operation=False)
         if fault is not None:
             if fault.kind == "drop":
                 raise _Dropped()
@@ -538,6 +556,7 @@ class ArmSimulator:
         *,
         api: str = "arm",
         request_body: Any = None,
+        response_headers: Mapping[str, str] | None = None,
     ) -> None:
         record = RequestRecord(
             method=request.method,
@@ -549,6 +568,7 @@ class ArmSimulator:
             timestamp=time.time(),
             api=api,
             request_body=request_body,
+            response_headers=dict(response_headers or {}),
         )
         with self.world.lock:
             self.world.log.append(record)
@@ -595,7 +615,7 @@ class ArmSimulator:
     async def _finish_power(self, vm: Vm, job: Operation, before: str, after: str, method: str) -> None:
         await asyncio.sleep(self.world.seconds(job.name))
         with self.world.lock:
-            fault = self.world.faults.take(job.name, method, failed_operation=True)
+            fault = self.world.faults.take(job.name, method, vm.id, failed_operation=True)
         failure: tuple[str, str] | None = None
         if fault is not None:
             failure = (fault.error_code, "An internal execution error occurred. Please retry later.")
@@ -668,7 +688,7 @@ class ArmSimulator:
         try:
             await asyncio.sleep(self.world.seconds(job.name))
             with self.world.lock:
-                fault = self.world.faults.take(job.name, method, failed_operation=True)
+                fault = self.world.faults.take(job.name, method, vm.id, failed_operation=True)
             if fault is not None:
                 with self.world.lock:
                     job.fail(fault.error_code, "An internal execution error occurred. Please retry later.")
@@ -789,6 +809,10 @@ class ArmSimulator:
     async def _control_latency(self, request: web.Request) -> web.Response:
         arguments = await request.json()
         self.set_latency(str(arguments["operation"]), float(arguments["seconds"]))
+        return web.Response(status=204)
+
+    async def _control_reset_latencies(self, request: web.Request) -> web.Response:
+        self.reset_latencies()
         return web.Response(status=204)
 
     async def _control_faults(self, request: web.Request) -> web.Response:

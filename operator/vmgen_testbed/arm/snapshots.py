@@ -162,7 +162,7 @@ async def _finish(
 ) -> None:
     await asyncio.sleep(host.world.seconds(job.name))
     with host.world.lock:
-        fault = host.world.faults.take(job.name, method, failed_operation=True)
+        fault = host.world.faults.take(job.name, method, str(body.get("id", "")), failed_operation=True)
     failure: tuple[str, str] | None = None
     if fault is not None:
         failure = (fault.error_code, "An internal execution error occurred. Please retry later.")

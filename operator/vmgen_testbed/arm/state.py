@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vmgen_testbed.arm.faults import FaultQueue
+from vmgen_testbed.arm.faults import FaultQueue, names_vm
 from vmgen_testbed.arm.lro import Operation, iso
 from vmgen_testbed.guest import Guest
 
@@ -65,6 +65,11 @@ class RequestRecord:
     timestamp: float
     api: str = "arm"  # "arm" or "entra"
     request_body: Any = None  # parsed JSON of ARM requests; never recorded for Entra (it holds secrets)
+    response_headers: dict[str, str] = field(default_factory=dict)  # e.g. Azure-AsyncOperation, Retry-After
+
+    def is_for_vm(self, vm_name: str) -> bool:
+        """The request is about exactly this VM (not `vm-12` when asked for `vm-1`)."""
+        return names_vm(self.path, vm_name)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +82,7 @@ class RequestRecord:
             "timestamp": self.timestamp,
             "api": self.api,
             "request_body": self.request_body,
+            "response_headers": self.response_headers,
         }
 
 

@@ -161,7 +161,7 @@ def _same_vm(vm: Vm, os_disk_id: str, data: list[tuple[int, str]], nic_id: str) 
 async def _boot(host: Host, vm: Vm, job: Any, method: str, content: Any) -> None:
     await asyncio.sleep(host.world.seconds(job.name))
     with host.world.lock:
-        fault = host.world.faults.take(job.name, method, failed_operation=True)
+        fault = host.world.faults.take(job.name, method, vm.id, failed_operation=True)
     guest: Guest | None = None
     failure: tuple[str, str] | None = None
     if fault is not None:
@@ -200,7 +200,7 @@ async def _delete_vm(host: Host, request: web.Request) -> web.Response:
 async def _finish_delete(host: Host, vm: Vm, job: Any, method: str) -> None:
     await asyncio.sleep(host.world.seconds(job.name))
     with host.world.lock:
-        fault = host.world.faults.take(job.name, method, failed_operation=True)
+        fault = host.world.faults.take(job.name, method, vm.id, failed_operation=True)
         if fault is not None:
             vm.operation = None
             job.fail(fault.error_code, "An internal execution error occurred. Please retry later.")

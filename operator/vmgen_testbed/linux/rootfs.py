@@ -10,8 +10,12 @@ Traps avoided:
 - Half-built caches: the build and the extraction happen in temporary directories that are renamed
   into place only when complete, under an exclusive lock, so parallel runs build once and a crash
   leaves nothing that looks finished.
-- Slow VM creation: RSA host-key generation is slow, so one RSA host key is baked into the template;
-  the fast ed25519/ecdsa host keys are made per VM by the sandbox.
+- A host key shared by every VM: Azure gives each VM its own RSA key too, and a shared one let a test
+  "pin the wrong keys" that were right (issue 12). The template holds no host key at all.
+- Slow VM creation: an RSA 3072 key takes about a second to generate, so a pool of them is generated
+  once and cached beside the rootfs (`rsa_host_key(index)`); a sandbox takes the next unused one and
+  makes its fast ed25519/ecdsa keys itself. The pool grows on demand (index past its end), each key
+  written to a temporary name and linked into place, so two runs racing for one index agree on it.
 - debootstrap copies the build host's /etc/hostname and /etc/resolv.conf; the template drops them
   (each VM gets its own, like Azure provisioning writes them).
 
@@ -30,9 +34,23 @@ import sys
 import time
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from vmgen_testbed import paths
 
-__all__ = ["PACKAGES", "SUITE", "TEMPLATE_PREP", "ensure_rootfs", "extract", "recipe_key", "tarball_path"]
+__all__ = [
+    "PACKAGES",
+    "RSA_POOL_SIZE",
+    "SUITE",
+    "TEMPLATE_PREP",
+    "ensure_rootfs",
+    "ensure_rsa_pool",
+    "extract",
+    "recipe_key",
+    "rsa_host_key",
+    "tarball_path",
+]
 
 SUITE = "bookworm"
 VARIANT = "minbase"
@@ -46,14 +64,17 @@ apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old
 rm -f /var/log/*.log /var/log/apt/* /var/log/dpkg.log
 # Per-VM files: provisioning writes them for each sandbox.
-rm -f /etc/hostname /etc/resolv.conf /etc/ssh/ssh_host_ecdsa_key* /etc/ssh/ssh_host_ed25519_key*
+# Host keys too: every VM gets its own (ed25519 and ecdsa made at creation, RSA from the key pool).
+rm -f /etc/hostname /etc/resolv.conf /etc/ssh/ssh_host_*
 : > /etc/machine-id
-# One RSA host key for every VM: generating it per VM would cost about a second.
-test -f /etc/ssh/ssh_host_rsa_key || ssh-keygen -q -t rsa -b 3072 -N '' -C '' -f /etc/ssh/ssh_host_rsa_key
 # Where Debian's dhclient keeps leases (waagent's Debian osutil reads /var/lib/dhcp/dhclient.*.leases).
 mkdir -p /var/lib/dhcp /var/lib/waagent /var/log/azure
 """
 
+
+RSA_POOL_SIZE = 64
+"""RSA host keys generated ahead (`make rootfs`): more than one test session creates sandboxes."""
+RSA_BITS = 3072  # what ssh-keygen and Azure's images use
 
 _TAR = ("tar", "--numeric-owner", "--xattrs", "--xattrs-include=*")
 """Owners by number and extended attributes kept, so the rootfs unpacks as debootstrap made it."""
@@ -170,9 +191,50 @@ def ensure_rootfs() -> Path:
     return lower
 
 
+def _rsa_pool_dir() -> Path:
+    pool = _base() / f"rsa-host-keys-{RSA_BITS}"
+    pool.mkdir(parents=True, exist_ok=True)
+    return pool
+
+
+def rsa_host_key(index: int) -> bytes:
+    """The pool's RSA host key number `index` (OpenSSH private key format), generated on first use.
+
+    Keys are never rewritten: a new one goes to a temporary file that is hard-linked to its final name,
+    so a concurrent run that generated the same index first wins and both use its key."""
+    path = _rsa_pool_dir() / f"{index:05d}.key"
+    if not path.is_file():
+        private = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        )
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        partial.write_bytes(pem)
+        partial.chmod(0o600)
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            pass  # another run linked its key first: use that one
+        finally:
+            partial.unlink()
+    return path.read_bytes()
+
+
+def ensure_rsa_pool(size: int = RSA_POOL_SIZE) -> None:
+    """Generate the missing keys of the first `size`, so sandbox creation never waits for one."""
+    missing = [index for index in range(size) if not (_rsa_pool_dir() / f"{index:05d}.key").is_file()]
+    if missing:
+        started = time.monotonic()
+        _progress(f"generating {len(missing)} RSA host keys for the sandboxes (once, about 1 s each)")
+        for index in missing:
+            rsa_host_key(index)
+        _progress(f"RSA host keys ready in {time.monotonic() - started:.0f} s")
+
+
 def main() -> int:
     started = time.monotonic()
     lower = ensure_rootfs()
+    ensure_rsa_pool()
     print(f"{lower} (ready in {time.monotonic() - started:.1f} s; tarball {tarball_path()})")
     return 0
 

@@ -11,8 +11,9 @@ How a sandbox is made (`SandboxHost.create`):
   route or address on the host); the host side is the gateway (.1), the VM is .4 as on Azure;
 - provisioning, as Azure (cloud-init + waagent) leaves a VM: hostname, /etc/hosts, resolv.conf, a DHCP
   lease where waagent's Debian osutil looks, the admin user with an ed25519 authorized key and the
-  NOPASSWD line in /etc/sudoers.d/waagent, per-VM ed25519 + ecdsa host keys (the RSA one is baked into
-  the template), /var/lib/waagent with ovf-env.xml naming the user, bash histories;
+  NOPASSWD line in /etc/sudoers.d/waagent, per-VM ed25519 + ecdsa host keys and an RSA one of its own
+  (taken from the cached pool, `rootfs.rsa_host_key`: generating RSA would cost a second per VM),
+  /var/lib/waagent with ovf-env.xml naming the user, bash histories;
 - processes: a holder started as `unshare --uts --ipc --mount --pid --fork --kill-child` inside the
   network namespace mounts /proc, /sys, /dev (+ devpts), /run into the merged tree, pivots into it and
   becomes PID 1 of the VM (a tiny reaper). "Booting" enters those namespaces with nsenter, sets the
@@ -45,6 +46,7 @@ import asyncio
 import contextlib
 import fcntl
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -70,6 +72,8 @@ PREFIX = "vmgsb"  # netns "vmgsb<N>", host-side veth "vmgsb<N>h"
 REGISTRY = Path("/run/vmgen-sandboxes")
 SECOND_OCTET = 213
 PLATFORM_ADDRESSES = ("168.63.129.16", "169.254.169.254")
+_rsa_keys_taken = itertools.count()
+"""The next unused key of the RSA pool: per process, so no two sandboxes of a run share a host key."""
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _ENV = {
@@ -429,7 +433,7 @@ class SandboxHost:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._lower = rootfs_module.ensure_rootfs()
-        self._rsa_public = (self._lower / "etc/ssh/ssh_host_rsa_key.pub").read_text()
+        rootfs_module.ensure_rsa_pool()
         self._sandboxes: dict[str, LinuxSandbox] = {}
         self._lock = threading.Lock()
         cleanup_stale()
@@ -592,9 +596,11 @@ class SandboxHost:
         _write(root / "root/.bash_history", "cat /etc/os-release\n", mode=0o600)
         _write(root / "etc/sudoers.d/waagent", f"{user} ALL=(ALL) NOPASSWD: ALL\n", mode=0o440)
 
+        rsa_pem = rootfs_module.rsa_host_key(next(_rsa_keys_taken))
         for kind, private in (
             ("ed25519", ed25519.Ed25519PrivateKey.generate()),
             ("ecdsa", ec.generate_private_key(ec.SECP256R1())),
+            ("rsa", serialization.load_ssh_private_key(rsa_pem, password=None)),
         ):
             pem = private.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
@@ -607,7 +613,6 @@ class SandboxHost:
             _write(root / f"etc/ssh/ssh_host_{kind}_key", pem, mode=0o600)
             _write(root / f"etc/ssh/ssh_host_{kind}_key.pub", f"{public} root@{name}\n")
             sandbox.host_keys.append(public)
-        sandbox.host_keys.append(_public_line(self._rsa_public))
         # What cloud-init writes on Azure's Debian images: keys only.
         _write(root / "etc/ssh/sshd_config.d/50-cloud-init.conf", "PasswordAuthentication no\n")
 

@@ -39,9 +39,10 @@ async def compute(
 
 
 @pytest.fixture(autouse=True)
-def no_fault_outlives_its_test(arm: Any) -> Iterator[None]:
+def no_fault_or_latency_outlives_its_test(arm: Any) -> Iterator[None]:
     yield
     arm.clear_faults()
+    arm.reset_latencies()
 
 
 @pytest.fixture

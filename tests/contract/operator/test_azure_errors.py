@@ -16,7 +16,7 @@ from vmgen_testbed.arm.server import Fault
 
 
 def requests_for(arm: Any, vm: model.VmRef, operation: str) -> list[Any]:
-    return [r for r in arm.requests() if f"/virtualMachines/{vm.name}" in r.path and r.operation == operation]
+    return [r for r in arm.requests() if r.is_for_vm(vm.name) and r.operation == operation]
 
 
 async def test_a_get_throttled_once_with_retry_after_is_retried_by_the_sdk_and_succeeds(

@@ -3,8 +3,10 @@ Azure's refusals, and the guest's output."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 
@@ -15,19 +17,35 @@ from vmgen_testbed.arm.server import Fault
 
 
 def requests_for(arm: Any, vm: model.VmRef) -> list[Any]:
-    return [record for record in arm.requests() if f"/virtualMachines/{vm.name}" in record.path]
+    return [record for record in arm.requests() if record.is_for_vm(vm.name)]
+
+
+def polls_of(arm: Any, begun: Any) -> list[Any]:
+    """The requests that followed the operation `begun` (a logged POST) answered with."""
+    operation = urlparse(begun.response_headers["Azure-AsyncOperation"]).path
+    return [
+        record
+        for record in arm.requests()
+        if record.operation in ("operationStatus", "operationResult") and record.path == operation
+    ]
 
 
 async def test_begin_deallocate_returns_a_token_as_soon_as_azure_accepts_without_polling(
-    arm: Any, compute: azure.AzureCompute, seed_vm: Callable[..., model.VmRef]
+    arm: Any,
+    azure_settings: azure.AzureSettings,
+    compute: azure.AzureCompute,
+    seed_vm: Callable[..., model.VmRef],
 ) -> None:
     vm = seed_vm()
 
     token = await compute.begin_deallocate(vm)
+    # A poll started in the background would run in this event loop: give it ten poll intervals.
+    await asyncio.sleep(10 * azure_settings.poll_interval)
 
     assert token
-    assert [(r.method, r.operation) for r in requests_for(arm, vm)] == [("POST", "deallocate")]
-    assert arm.requests()[-1].operation == "deallocate", "nothing polled the operation"
+    (begun,) = requests_for(arm, vm)
+    assert (begun.method, begun.operation, begun.status) == ("POST", "deallocate", 202)
+    assert polls_of(arm, begun) == [], "nothing may poll the operation before the token is saved"
 
 
 async def test_a_new_client_resumes_the_deallocation_from_the_token_until_the_vm_is_deallocated(
@@ -37,13 +55,20 @@ async def test_a_new_client_resumes_the_deallocation_from_the_token_until_the_vm
     seed_vm: Callable[..., model.VmRef],
 ) -> None:
     vm = seed_vm()
+    arm.set_latency("deallocate", 0.5)  # still running when the first client is gone (reset after the test)
     async with azure.ComputeFactory(azure_settings)(service_principal) as before_restart:
         token = await before_restart.begin_deallocate(vm)
+    assert arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)["powerState"] == "deallocating"
+    (begun,) = requests_for(arm, vm)
 
     async with azure.ComputeFactory(azure_settings)(service_principal) as after_restart:
         await after_restart.wait_deallocate(vm, token)
         observed = await after_restart.observe(vm)
 
+    polls = [poll for poll in polls_of(arm, begun) if poll.operation == "operationStatus"]
+    assert polls, "the resumed client never polled the operation"
+    assert polls[-1].response_body["status"] == "Succeeded"
+    assert [r.operation for r in requests_for(arm, vm)].count("deallocate") == 1, "begun again, not resumed"
     assert observed is not None and observed.power_state is model.PowerState.DEALLOCATED
     assert arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)["powerState"] == "deallocated"
 

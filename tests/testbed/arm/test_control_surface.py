@@ -71,6 +71,31 @@ async def test_faults_and_latency_set_over_http_take_effect(
     ]
 
 
+async def test_resetting_latencies_restores_the_defaults_not_zero(control: Any, arm: ArmSimulator) -> None:
+    default = arm.latency("deallocate")
+    assert default > 0, "long-running operations take a moment by default"
+    arm.set_latency("deallocate", 3.0)
+    arm.set_latency("get", 1.0)
+
+    assert (await control("DELETE", "/latency"))[0] == 204
+
+    assert (arm.latency("deallocate"), arm.latency("get")) == (default, 0.0)
+
+
+async def test_the_request_log_keeps_the_long_running_operation_headers(
+    arm: ArmSimulator, compute_client: Any
+) -> None:
+    sub = str(uuid.uuid4())
+    arm.seed_vm(subscription_id=sub, resource_group="rg", name="vm")
+    await (await compute_client(sub).virtual_machines.begin_deallocate("rg", "vm")).result()
+
+    (begun,) = [r for r in arm.requests() if sub in r.path and r.operation == "deallocate"]
+    operation = begun.response_headers["Azure-AsyncOperation"]
+    assert f"/subscriptions/{sub}/providers/Microsoft.Compute/locations/" in operation
+    polls = [r for r in arm.requests() if r.operation == "operationStatus" and r.path in operation]
+    assert polls, "the SDK polled the operation the POST answered with"
+
+
 async def test_the_request_log_clears_over_http(control: Any, arm: ArmSimulator) -> None:
     assert (await control("DELETE", "/requests"))[0] == 204
     assert arm.requests() == []

@@ -10,6 +10,7 @@ import pytest
 from arm_test_support import error_code
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
+from vmgen_testbed.arm.faults import names_vm
 from vmgen_testbed.arm.server import ArmSimulator, Fault
 
 
@@ -107,3 +108,45 @@ async def test_a_fault_matches_only_its_operation_and_method(
 def test_a_fault_of_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown fault kind"):
         Fault(kind="418")  # type: ignore[arg-type]
+
+
+async def test_a_fault_for_one_vm_spares_a_vm_whose_name_extends_it(
+    arm: ArmSimulator, sub: str, compute_client: Any
+) -> None:
+    arm.seed_vm(subscription_id=sub, resource_group="rg", name="vm-12")
+    arm.inject(Fault(kind="503", vm="vm", count=1))
+    client = compute_client(sub, retry_backoff_factor=0.01)
+
+    await client.virtual_machines.get("rg", "vm-12")
+    await client.virtual_machines.instance_view("rg", "vm")
+
+    mine = [r for r in arm.requests() if f"/subscriptions/{sub}/" in r.path]
+    assert [(r.operation, r.status) for r in mine if r.is_for_vm("vm-12")] == [("get", 200)]
+    assert [(r.operation, r.status) for r in mine if r.is_for_vm("vm")] == [
+        ("instanceView", 503),
+        ("instanceView", 200),
+    ]
+
+
+async def test_a_failed_operation_fault_for_one_vm_spares_the_others(
+    arm: ArmSimulator, sub: str, compute_client: Any
+) -> None:
+    arm.seed_vm(subscription_id=sub, resource_group="rg", name="vm-12")
+    arm.inject(Fault(kind="failed-operation", operation="deallocate", vm="vm"))
+    client = compute_client(sub)
+
+    await (await client.virtual_machines.begin_deallocate("rg", "vm-12")).result()
+    with pytest.raises(HttpResponseError):
+        await (await client.virtual_machines.begin_deallocate("rg", "vm")).result()
+
+    assert arm.vm_state(sub, "rg", "vm-12")["powerState"] == "deallocated"
+    assert arm.vm_state(sub, "rg", "vm")["powerState"] == "running"
+
+
+def test_names_vm_compares_whole_path_segments_case_insensitively() -> None:
+    base = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines"
+    assert names_vm(f"{base}/Web-1", "web-1")
+    assert names_vm(f"{base}/web-1/instanceView", "web-1")
+    assert not names_vm(f"{base}/web-12", "web-1")
+    assert not names_vm(f"{base}/web-12/instanceView", "web-1")
+    assert not names_vm("/subscriptions/s/providers/Microsoft.Compute/locations/l/operations/web-1", "web-1")

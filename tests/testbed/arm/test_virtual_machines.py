@@ -82,7 +82,7 @@ async def test_deallocate_passes_through_deallocating_and_powers_the_guest_off(
         assert arm.vm_state(sub, "rg", "vm")["powerState"] == "deallocating"
         await poller.result()
     finally:
-        arm.set_latency("deallocate", 0.2)
+        arm.reset_latencies()
     assert arm.vm_state(sub, "rg", "vm")["powerState"] == "deallocated"
     assert guest.calls == ["power_off"]
 

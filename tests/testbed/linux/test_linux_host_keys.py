@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from linux_ssh import connect
 
+from vmgen_testbed.linux import rootfs
 from vmgen_testbed.linux.sandbox import LinuxSandbox, SandboxHost
 
 pytestmark = pytest.mark.root
@@ -45,7 +46,7 @@ async def test_a_wrong_host_key_is_refused(sandbox: LinuxSandbox) -> None:
         await connect(sandbox, keys=[impostor])
 
 
-def test_host_keys_are_per_vm_except_the_rsa_key_baked_into_the_template(
+def test_every_host_key_is_the_vms_own_rsa_included_as_on_azure(
     sandbox: LinuxSandbox, sandboxes: SandboxHost
 ) -> None:
     other = sandboxes.create("hostkeys-other")
@@ -54,5 +55,13 @@ def test_host_keys_are_per_vm_except_the_rsa_key_baked_into_the_template(
     finally:
         sandboxes.destroy(other)
 
-    assert [key.split()[0] for key in shared] == ["ssh-rsa"]
+    assert shared == set(), "no two VMs may share a host key"
     assert [key.split()[0] for key in sandbox.host_keys] == ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"]
+
+
+def test_the_rsa_pool_gives_the_same_key_for_an_index_and_a_different_one_per_index() -> None:
+    first = rootfs.rsa_host_key(0)
+
+    assert rootfs.rsa_host_key(0) == first
+    assert rootfs.rsa_host_key(1) != first
+    assert first.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----")
