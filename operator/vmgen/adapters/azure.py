@@ -95,6 +95,8 @@ class AzureSettings:
     """Seconds between long-running-operation polls (the SDK's default is 30)."""
     retry_total: int = 2
     """azure-core's own retries per request before an error reaches the workflow."""
+    request_policies: tuple[Any, ...] = ()
+    """azure-core policies run on every attempt, after the retry policy (adapters/metrics.py counts)."""
 
 
 class ComputeFactory:
@@ -197,6 +199,7 @@ class AzureCompute:
                 connection_verify=self._settings.ca_bundle or True,
                 polling_interval=self._settings.poll_interval,
                 retry_total=self._settings.retry_total,
+                per_retry_policies=list(self._settings.request_policies),
             )
             self._clients[vm.subscription_id] = client
         return client.virtual_machines

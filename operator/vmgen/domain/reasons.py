@@ -77,6 +77,10 @@ class Reason(enum.StrEnum):
     VM_NOT_RUNNING = "VMNotRunning"
     VM_NOT_DEALLOCATED = "VMNotDeallocated"
     TIMEOUT = "Timeout"
+    # Refused by the cluster admin's policy before any Azure call (domain/policy.py).
+    OPERATOR_IDENTITY_NOT_ALLOWED = "OperatorIdentityNotAllowed"
+    SCOPE_NOT_ALLOWED = "ScopeNotAllowed"
+    INVALID_NAMESPACE_POLICY = "InvalidNamespacePolicy"
     # Uncertain outcomes (the error tree's third branch).
     OUTCOME_UNKNOWN = "OutcomeUnknown"
     # Generic error base reasons.
