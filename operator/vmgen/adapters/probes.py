@@ -13,8 +13,8 @@ can act on; `vmgen run` prints it and exits non-zero.
   against `--ca-bundle` or the system store; only a failure to get an answer stops the start.
 
 Traps avoided: urllib3 retries three times by default and logs a WARNING per retry, which would bury
-the one line: the probe makes exactly one attempt. urllib3 wraps the reason three layers deep (MaxRetryError -> NewConnectionError ->
-OSError); the message names the innermost OS error ("Connection refused"), never an object repr. No
+the one line: the probe makes exactly one attempt. urllib3 wraps the reason three layers deep
+(MaxRetryError -> NewConnectionError -> OSError); the message names the innermost OS error ("Connection refused"), never an object repr. No
 credential is sent to ARM here, and the messages carry no token or Secret.
 """
 
