@@ -14,8 +14,9 @@ can act on; `vmgen run` prints it and exits non-zero.
 
 Traps avoided: urllib3 retries three times by default and logs a WARNING per retry, which would bury
 the one line: the probe makes exactly one attempt. urllib3 wraps the reason three layers deep
-(MaxRetryError -> NewConnectionError -> OSError); the message names the innermost OS error ("Connection refused"), never an object repr. No
-credential is sent to ARM here, and the messages carry no token or Secret.
+(MaxRetryError -> NewConnectionError -> OSError); the message names the innermost OS error
+("Connection refused"), never an object repr. No credential is sent to ARM here, and the messages
+carry no token or Secret.
 """
 
 from __future__ import annotations
