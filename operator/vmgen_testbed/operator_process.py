@@ -135,9 +135,16 @@ class OperatorProcess:
         """The Prometheus text the operator serves on its metrics port right now."""
         if self.metrics_url is None:
             raise RuntimeError("the operator was started without metrics")
-        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
-            text: str = response.read().decode()
-        return text
+        deadline = time.monotonic() + 30  # the endpoint opens once the start-up checks have passed
+        while True:
+            try:
+                with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
+                    text: str = response.read().decode()
+                return text
+            except (urllib.error.URLError, ConnectionError):
+                if not self.running or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def __enter__(self) -> OperatorProcess:
         self.start()
