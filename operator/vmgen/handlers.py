@@ -16,6 +16,9 @@ Traps avoided:
   WARNING even with --verbose, because the Kubernetes client logs whole response bodies (a Secret's
   data) at DEBUG. Events are posted with kopf.event; log lines are never posted as Events.
 - Login reads KUBECONFIG at login time (`kube.load_configuration`), not at import time.
+- With leader election, kopf runs only in the replica holding the leader Lease; a leader that cannot
+  renew exits at once (os._exit) rather than stopping kopf gracefully, which could outlast the Lease
+  and let two replicas act (docs/operations.md#high-availability).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import prometheus_client.parser
 from tests.unit import fakes
 from tests.unit.test_workflow import World
 from vmgen.adapters import metrics
-from vmgen.domain import ports
+from vmgen.domain import errors, ports
 
 
 class CountedWorld(World):
@@ -65,6 +65,19 @@ class TestJobsAndSteps:
         await world.step()
 
         assert world.metrics.phases == {"images/web-golden": world.status["phase"]}
+
+
+class TestGuestConnections:
+    async def test_a_refused_guest_connection_is_counted_once_per_retry(self) -> None:
+        world = CountedWorld()
+        world.deprovisioner.faults.add(
+            "deprovision", errors.GuestUnreachable("connection refused"), errors.GuestUnreachable("reset")
+        )
+
+        await world.run()
+
+        assert world.metrics.guest_errors == ["ssh", "ssh"]
+        assert world.status["phase"] == "Succeeded"
 
 
 class TestPrometheus:
