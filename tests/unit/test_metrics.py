@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import prometheus_client.parser
@@ -11,6 +13,7 @@ from tests.unit import fakes
 from tests.unit.test_workflow import World
 from vmgen.adapters import metrics
 from vmgen.domain import errors, ports
+from vmgen_testbed.paths import REPO_ROOT
 
 
 class CountedWorld(World):
@@ -114,3 +117,37 @@ class TestPrometheus:
         assert samples(counted.registry, "vmgen_azure_remaining_budget") == {
             (("subscription", "abc"),): 238.0
         }
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_operator_serves() -> None:
+    counted = metrics.PrometheusMetrics()
+    counted.job_finished(result="Succeeded", os="Linux", reason="Succeeded")
+    counted.step_finished(step="validate", seconds=1)
+    counted.in_flight("a/b", "Validating")
+    counted.azure_answered(method="GET", url="https://arm/subscriptions/s/x", code=200, headers={})
+    counted.azure_answered(method="GET", url="https://arm/subscriptions/s/x", code=429, headers={})
+    counted.azure_answered(
+        method="GET",
+        url="https://arm/subscriptions/s/x",
+        code=200,
+        headers={"x-ms-ratelimit-remaining-x": "1"},
+    )
+    counted.guest_connection_error(transport="ssh")
+    served = {
+        sample.name
+        for family in prometheus_client.parser.text_string_to_metric_families(
+            prometheus_client.generate_latest(counted.registry).decode()
+        )
+        for sample in family.samples
+    }
+    dashboard = json.loads((REPO_ROOT / "docs/grafana-dashboard.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\bvmgen_[a-z_]+", target["expr"])
+    }
+
+    assert queried, "the dashboard queries vmgen metrics"
+    assert queried <= served, f"the dashboard queries metrics nobody serves: {sorted(queried - served)}"
+    assert {"vmgen_jobs_total", "vmgen_azure_requests_total", "vmgen_step_duration_seconds_bucket"} <= queried
