@@ -111,8 +111,10 @@ def test_killing_the_active_replica_mid_job_lets_the_other_finish_it(
     world.linux_job("ha-kill", vm, host_keys=list(vm.sandbox.host_keys))
     world.wait_for("ha-kill", lambda b: deprovision_runs(vm) == 1, timeout=60, what="waagent started")
 
+    killed = time.monotonic()
     processes[first].kill()
     second = wait_leader(world, not_=first, timeout=LEASE_SECONDS + 15)
+    print(f"\nleader SIGKILLed: {second} took the Lease after {time.monotonic() - killed:.1f}s")
 
     body = world.wait_ready("ha-kill", timeout=180)
     assert body["status"]["phase"] == "Succeeded"
@@ -133,8 +135,12 @@ def test_a_rolling_restart_mid_job_ends_ready(
     world.wait_for("ha-rolling", lambda b: deprovision_runs(vm) == 1, timeout=60, what="waagent started")
 
     new = replicas("replica-new")  # the surge pod starts as a standby
+    stopping = time.monotonic()
     assert old.stop(timeout=30) == 0, "SIGTERM: the old replica finishes its pass and releases the Lease"
     assert wait_leader(world, not_="replica-old", timeout=10) == "replica-new"
+    print(
+        f"\nrolling restart: the new replica led {time.monotonic() - stopping:.1f}s after SIGTERM to the old"
+    )
 
     body = world.wait_ready("ha-rolling", timeout=180)
     assert body["status"]["phase"] == "Succeeded"
