@@ -12,25 +12,35 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from importlib import resources
+from typing import TypeVar
 
 from vmgen import __version__, config
 
 CRD_FILE = "vmgeneralization.yaml"
+T = TypeVar("T")
 
 
 def crd_text() -> str:
     return (resources.files("vmgen") / "crds" / CRD_FILE).read_text(encoding="utf-8")
 
 
-def _poll_interval(text: str) -> float:
-    """config.parse_interval for argparse, which shows only an ArgumentTypeError's own words."""
-    try:
-        return config.parse_interval(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """A config parser for argparse, which shows only an ArgumentTypeError's own words."""
+
+    def parsed(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parsed
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,7 +64,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--ca-bundle", help="PEM file to trust for ARM and Entra [VMGEN_CA_BUNDLE]")
     run.add_argument(
         "--poll-interval",
-        type=_poll_interval,
+        type=_argument(config.parse_interval),
         metavar="SECONDS",
         help="seconds between Azure operation polls, default 5 [VMGEN_POLL_INTERVAL]",
     )
@@ -69,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
         dest="liveness_endpoint",
         help="serve a health probe, e.g. http://0.0.0.0:8080/healthz [VMGEN_LIVENESS_ENDPOINT]",
     )
+    _ship_flags(run)
     run.add_argument(
         "--verbose",
         "-v",
@@ -78,6 +89,42 @@ def parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("crd", help="print the VMGeneralization CustomResourceDefinition")
     return root
+
+
+def _ship_flags(run: argparse.ArgumentParser) -> None:
+    """Metrics, the identity policy and leader election: what running in production adds."""
+    run.add_argument(
+        "--metrics-port",
+        type=_argument(config.parse_port),
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (/metrics), 0 for none (default) [VMGEN_METRICS_PORT]",
+    )
+    run.add_argument(
+        "--identity-namespaces",
+        type=_names,
+        metavar="NS,NS",
+        help="namespaces whose VMGeneralizations may use the operator's own Azure identity (default:"
+        " none) [VMGEN_IDENTITY_NAMESPACES]",
+    )
+    run.add_argument(
+        "--leader-election",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="act only while holding the leader Lease in the operator namespace (default: on)"
+        " [VMGEN_LEADER_ELECTION]",
+    )
+    run.add_argument(
+        "--leader-lease",
+        metavar="NAME",
+        help=f"name of the leader Lease, default {config.DEFAULT_LEADER_LEASE} [VMGEN_LEADER_LEASE]",
+    )
+    run.add_argument(
+        "--lease-duration",
+        type=_argument(config.parse_lease_duration),
+        metavar="SECONDS",
+        help=f"seconds before a standby takes over an unrenewed leader Lease, default"
+        f" {config.DEFAULT_LEASE_DURATION:g} [VMGEN_LEASE_DURATION]",
+    )
 
 
 def settings(args: argparse.Namespace, env: dict[str, str]) -> config.Config:
@@ -94,6 +141,11 @@ def settings(args: argparse.Namespace, env: dict[str, str]) -> config.Config:
             "operator_namespace",
             "liveness_endpoint",
             "verbose",
+            "metrics_port",
+            "identity_namespaces",
+            "leader_election",
+            "leader_lease",
+            "lease_duration",
         )
         if getattr(args, name) is not None
     }
@@ -116,7 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from vmgen import handlers  # imports kopf and the Kubernetes client: only now, with the final env
 
-    handlers.run(chosen)
+    try:
+        handlers.run(chosen)
+    except config.StartupError as exc:
+        print(f"vmgen: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -4,6 +4,9 @@ One frozen value built once at start and handed to the adapters. Sovereign cloud
 endpoint, the credential scope and the Entra authority set together (a custom endpoint alone still
 asks Entra for the public cloud's scope). The LRO poll interval is ours to set because azure-core
 waits 30 s between polls by default. Secrets never pass through here: they live in Kubernetes Secrets.
+
+`StartupError` is what `vmgen run` prints as one line (and exits non-zero) when the operator cannot
+start: an unreadable kubeconfig, an unreachable API server or ARM endpoint, a missing RBAC grant.
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 PUBLIC_CREDENTIAL_SCOPE = "https://management.azure.com/.default"
 PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 DEFAULT_POLL_INTERVAL = 5.0
+DEFAULT_LEASE_DURATION = 15.0
+DEFAULT_LEADER_LEASE = "vmgen-leader"
+
+
+class StartupError(Exception):
+    """The operator cannot start; the message is one line a person can act on (no traceback)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,15 @@ class Config:
     liveness_endpoint: str | None = None
     """e.g. http://0.0.0.0:8080/healthz for the Deployment's liveness probe; None: no endpoint."""
     verbose: bool = False
+    metrics_port: int = 0
+    """Port of the Prometheus endpoint (/metrics on every address); 0: no endpoint."""
+    identity_namespaces: tuple[str, ...] = ()
+    """Namespaces whose VMGeneralizations may use the operator's own Azure identity; empty: none."""
+    leader_election: bool = True
+    """Only the holder of the leader Lease (in operator_namespace) acts; the others wait (HA)."""
+    leader_lease: str = DEFAULT_LEADER_LEASE
+    lease_duration: float = DEFAULT_LEASE_DURATION
+    """Seconds a leader Lease lasts without renewal before a standby takes over."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -50,11 +68,46 @@ class Config:
             authority=value("AUTHORITY") or defaults.authority,
             ca_bundle=value("CA_BUNDLE"),
             poll_interval=parse_interval(value("POLL_INTERVAL") or str(defaults.poll_interval)),
-            namespaces=tuple(n.strip() for n in (value("NAMESPACES") or "").split(",") if n.strip()),
+            namespaces=_names(value("NAMESPACES")),
             operator_namespace=value("OPERATOR_NAMESPACE") or env.get("POD_NAMESPACE") or "default",
             liveness_endpoint=value("LIVENESS_ENDPOINT"),
-            verbose=(value("VERBOSE") or "").lower() in ("1", "true", "yes", "on"),
+            verbose=_flag(value("VERBOSE"), default=False),
+            metrics_port=parse_port(value("METRICS_PORT") or "0"),
+            identity_namespaces=_names(value("IDENTITY_NAMESPACES")),
+            leader_election=_flag(value("LEADER_ELECTION"), default=True),
+            leader_lease=value("LEADER_LEASE") or defaults.leader_lease,
+            lease_duration=parse_lease_duration(value("LEASE_DURATION") or str(defaults.lease_duration)),
         )
+
+
+def _flag(text: str | None, *, default: bool) -> bool:
+    if text is None:
+        return default
+    return text.lower() in ("1", "true", "yes", "on")
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
+
+
+def parse_port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"the metrics port must be a number, not {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"the metrics port must be between 0 (off) and 65535, not {port}")
+    return port
+
+
+def parse_lease_duration(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"the lease duration must be a number of seconds, not {text!r}") from None
+    if not 1 <= seconds <= 300:
+        raise ValueError(f"the lease duration must be between 1 and 300 seconds, not {seconds:g}")
+    return seconds
 
 
 def parse_interval(text: str) -> float:

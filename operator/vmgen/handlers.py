@@ -16,6 +16,9 @@ Traps avoided:
   WARNING even with --verbose, because the Kubernetes client logs whole response bodies (a Secret's
   data) at DEBUG. Events are posted with kopf.event; log lines are never posted as Events.
 - Login reads KUBECONFIG at login time (`kube.load_configuration`), not at import time.
+- With leader election, kopf runs only in the replica holding the leader Lease; a leader that cannot
+  renew exits at once (os._exit) rather than stopping kopf gracefully, which could outlast the Lease
+  and let two replicas act (docs/operations.md#high-availability).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ CANCELLATION_GRACE_SECONDS = 10.0
 """How long a stopping daemon may finish its pass before it is cancelled (a deprovision takes seconds)."""
 NOTICE_SECONDS = 1.0
 """How often a waiting daemon looks at its (watch-updated) body for a confirmation or spec change."""
+LEADERSHIP_LOST_EXIT = 3
 QUIET_LOGGERS = ("kubernetes", "urllib3", "azure", "msal", "asyncssh", "aiohttp.access")
 
 
@@ -106,15 +110,14 @@ async def drive(
 ) -> None:
     assert namespace is not None, "VMGeneralization is namespaced"
     runtime: wiring.Runtime = memo["runtime"]
+    writer = runtime.status_writer(namespace=namespace, name=name, stored=body.get("status"))
     flow = workflow.Workflow(
-        ports=runtime.ports,
-        stored=body.get("status"),
-        writer=runtime.status_writer(namespace=namespace, name=name),
-        events=KopfEvents(body),
+        ports=runtime.ports, stored=body.get("status"), writer=writer, events=KopfEvents(body)
     )
     try:
         await _drive(flow, body, namespace=namespace, name=name, stopped=stopped, logger=logger)
     finally:
+        writer.stop()
         await flow.aclose()
         if stopped.reason is not None and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason:
             # Only now, after the pass in flight has ended: releasing earlier (from an on.delete
@@ -157,17 +160,16 @@ async def clean_up(body: kopf.Body, namespace: str | None, name: str, memo: Any,
     errors); resources with Retain get no finalizer at all."""
     assert namespace is not None, "VMGeneralization is namespaced"
     runtime: wiring.Runtime = memo["runtime"]
+    writer = runtime.status_writer(namespace=namespace, name=name, stored=body.get("status"))
     flow = workflow.Workflow(
-        ports=runtime.ports,
-        stored=body.get("status"),
-        writer=runtime.status_writer(namespace=namespace, name=name),
-        events=KopfEvents(body),
+        ports=runtime.ports, stored=body.get("status"), writer=writer, events=KopfEvents(body)
     )
     try:
         await flow.clean_up(_resource(body, namespace=namespace, name=name))
     except errors.VmgenError as exc:
         raise kopf.TemporaryError(f"{exc.reason}: {exc.message}", delay=retry.backoff(3)) from None
     finally:
+        writer.stop()
         await flow.aclose()
 
 
@@ -217,26 +219,57 @@ def configure_logging(*, verbose: bool) -> None:
 
 
 def run(settings: config.Config) -> None:
-    """Build the runtime (wiring.py) and run kopf until SIGTERM/SIGINT."""
+    """Check the cluster and ARM, build the runtime (wiring.py), wait for leadership when elected, and
+    run kopf until SIGTERM/SIGINT. Raises config.StartupError when the operator cannot start."""
     configure_logging(verbose=settings.verbose)
+    wiring.check_startup(settings)
     runtime = wiring.build(settings)
+    if settings.metrics_port:
+        wiring.serve_metrics(runtime, settings.metrics_port)
     logging.getLogger("vmgen").info(
-        "vmgen starting: ARM %s, namespaces %s, leases in %s, poll every %gs (pid %d)",
+        "vmgen starting: ARM %s, namespaces %s, leases in %s, poll every %gs, leader election %s (pid %d)",
         settings.arm_endpoint,
         ", ".join(settings.namespaces) or "all",
         settings.operator_namespace,
         settings.poll_interval,
+        "on" if settings.leader_election else "off",
         os.getpid(),
     )
     try:
-        asyncio.run(
-            kopf.operator(
-                clusterwide=not settings.namespaces,
-                namespaces=settings.namespaces,
-                standalone=True,
-                liveness_endpoint=settings.liveness_endpoint,
-                memo=kopf.Memo(runtime=runtime),
-            )
-        )
+        asyncio.run(_operate(settings, runtime))
     finally:
         runtime.close()
+
+
+async def _operate(settings: config.Config, runtime: wiring.Runtime) -> None:
+    """Only the leader runs kopf; leadership lost means stop acting at once (exit), as client-go does:
+    a graceful kopf stop could outlive the Lease and let two replicas act."""
+    elector = wiring.elector(settings, runtime) if settings.leader_election else None
+    if elector is not None:
+        probe = wiring.standby_probe(settings)
+        await probe.start()
+        try:
+            await elector.acquire()
+        finally:
+            await probe.stop()
+    operator = asyncio.create_task(
+        kopf.operator(
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
+            standalone=True,
+            liveness_endpoint=settings.liveness_endpoint,
+            memo=kopf.Memo(runtime=runtime),
+        )
+    )
+    if elector is None:
+        await operator
+        return
+    keeper = asyncio.create_task(elector.keep())
+    done, _ = await asyncio.wait({operator, keeper}, return_when=asyncio.FIRST_COMPLETED)
+    if keeper in done:
+        logging.getLogger("vmgen").error("Leadership lost: exiting so that only the new leader acts.")
+        logging.shutdown()
+        os._exit(LEADERSHIP_LOST_EXIT)
+    keeper.cancel()
+    await elector.release()
+    operator.result()

@@ -7,14 +7,25 @@ it never imports an adapter itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from vmgen import config, workflow
-from vmgen.adapters import azure, azure_account, kube, ssh
-from vmgen.domain import ports as domain_ports
+from vmgen.adapters import azure, azure_account, kube, leader, metrics, namespaces, probes, ssh
 
-__all__ = ["KubeConnection", "Runtime", "SystemClock", "build", "kube_connection"]
+__all__ = [
+    "KubeConnection",
+    "Runtime",
+    "SystemClock",
+    "build",
+    "check_startup",
+    "elector",
+    "kube_connection",
+    "serve_metrics",
+    "standby_probe",
+]
 
 
 class SystemClock:
@@ -26,16 +37,32 @@ class SystemClock:
 class Runtime:
     ports: workflow.Ports
     api: kube.KubeApi
+    prometheus: metrics.PrometheusMetrics
 
-    def status_writer(self, *, namespace: str, name: str) -> domain_ports.StatusWriter:
-        return kube.StatusWriter(self.api, namespace=namespace, name=name)
+    def status_writer(
+        self, *, namespace: str, name: str, stored: Mapping[str, Any] | None
+    ) -> metrics.CountingStatusWriter:
+        """The status subresource of one resource, counted for Prometheus; `stop()` it when done."""
+        return metrics.CountingStatusWriter(
+            kube.StatusWriter(self.api, namespace=namespace, name=name),
+            self.prometheus,
+            resource=f"{namespace}/{name}",
+            stored=stored,
+        )
 
     def close(self) -> None:
         self.api.close()
 
 
+def check_startup(settings: config.Config) -> None:
+    """Raise config.StartupError (one line) unless the API server and the ARM endpoint answer."""
+    probes.check_kubernetes(settings.namespaces)
+    probes.check_arm(settings.arm_endpoint, ca_bundle=settings.ca_bundle)
+
+
 def build(settings: config.Config) -> Runtime:
     api = kube.KubeApi(kube.load_configuration())
+    counted = metrics.PrometheusMetrics()
     return Runtime(
         ports=workflow.Ports(
             compute=azure_account.AccountFactory(
@@ -45,15 +72,35 @@ def build(settings: config.Config) -> Runtime:
                     authority=settings.authority,
                     ca_bundle=settings.ca_bundle,
                     poll_interval=settings.poll_interval,
+                    request_policies=(counted.azure_policy(),),
                 )
             ),
             deprovisioner=ssh.SshDeprovisioner(),
             secrets=kube.SecretReader(api),
             locks=kube.LeaseLocks(api, settings.operator_namespace),
             clock=SystemClock(),
+            policy=namespaces.NamespacePolicyReader(api, identity_namespaces=settings.identity_namespaces),
         ),
         api=api,
+        prometheus=counted,
     )
+
+
+def serve_metrics(runtime: Runtime, port: int) -> None:
+    metrics.serve(runtime.prometheus, port)
+
+
+def elector(settings: config.Config, runtime: Runtime) -> leader.LeaderElector:
+    return leader.LeaderElector(
+        runtime.api,
+        namespace=settings.operator_namespace,
+        name=settings.leader_lease,
+        duration=settings.lease_duration,
+    )
+
+
+def standby_probe(settings: config.Config) -> leader.StandbyProbe:
+    return leader.StandbyProbe(settings.liveness_endpoint)
 
 
 @dataclass(frozen=True)

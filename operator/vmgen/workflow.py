@@ -3,6 +3,7 @@
 ```
   run_pass(resource)
      | parse spec ----------------------------- InvalidSpec -> Failed
+     | namespace policy (domain/policy.py) ----- refused -> Failed, no claim, no Azure call
      | claim the VM's Lease ------------------- held by another -> planner says Wait
      | Azure client for the Secret's credentials (kept for the resource's life)
      | observe the VM (fresh GET + instance view)
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmgen import steps
-from vmgen.domain import errors, planner, ports, retry, secrets
+from vmgen.domain import errors, planner, policy, ports, retry, secrets
 from vmgen.domain.spec import Spec
 from vmgen.domain.status import Stamp, Status, StepName, VmInfo
 from vmgen.steps import record
@@ -96,6 +97,9 @@ class Workflow:
             return await _retry(p, exc)
 
     async def _attempt(self, p: Pass) -> float | None:
+        # The cluster admin's policy first: a refused resource claims nothing and calls no Azure API.
+        rules = await self._ports.policy.rules(p.resource.namespace)
+        policy.check(rules, p.spec.vm, uses_operator_identity=p.spec.credentials_secret is None)
         holder = await self._ports.locks.acquire(p.spec.vm.resource_id, p.resource.holder)
         if holder is not None:  # another resource holds the VM
             action = planner.plan(p.spec, self.status, None, now=p.now(), confirmed=False, claimed_by=holder)

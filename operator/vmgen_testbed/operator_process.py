@@ -34,6 +34,11 @@ class OperatorProcess:
         operator_namespace: str = "vmgen-system",
         poll_interval: float = 0.05,
         extra_env: Mapping[str, str] | None = None,
+        metrics: bool = False,
+        leader_election: bool = False,
+        lease_duration: float = 3.0,
+        pod_name: str | None = None,
+        identity_namespaces: Sequence[str] = (),
     ) -> None:
         self.log_path = log_path
         self.env = {
@@ -45,11 +50,20 @@ class OperatorProcess:
             "VMGEN_POLL_INTERVAL": str(poll_interval),
             "VMGEN_OPERATOR_NAMESPACE": operator_namespace,
             "PYTHONUNBUFFERED": "1",
+            # Leader election is off unless a test asks for it (tests/e2e/test_high_availability.py):
+            # the SIGKILL tests restart one process and should not wait for its old Lease to expire.
+            "VMGEN_LEADER_ELECTION": "true" if leader_election else "false",
+            "VMGEN_LEASE_DURATION": str(lease_duration),
+            **({"POD_NAME": pod_name} if pod_name else {}),
+            **({"VMGEN_IDENTITY_NAMESPACES": ",".join(identity_namespaces)} if identity_namespaces else {}),
             **(extra_env or {}),
         }
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.liveness_url = f"http://127.0.0.1:{probe.getsockname()[1]}/healthz"
+        self.liveness_url = f"http://127.0.0.1:{_free_port()}/healthz"
+        self.metrics_url: str | None = None
+        if metrics:
+            port = _free_port()
+            self.env["VMGEN_METRICS_PORT"] = str(port)
+            self.metrics_url = f"http://127.0.0.1:{port}/metrics"
         self.args = [sys.executable, "-m", "vmgen.cli", "run", "--verbose", "--liveness", self.liveness_url]
         if namespaces:
             for namespace in namespaces:
@@ -126,9 +140,30 @@ class OperatorProcess:
             time.sleep(0.05)
         raise TimeoutError(f"the operator was not live within {timeout}s:\n{self.logs()[-3000:]}")
 
+    def scrape(self) -> str:
+        """The Prometheus text the operator serves on its metrics port right now."""
+        if self.metrics_url is None:
+            raise RuntimeError("the operator was started without metrics")
+        deadline = time.monotonic() + 30  # the endpoint opens once the start-up checks have passed
+        while True:
+            try:
+                with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
+                    text: str = response.read().decode()
+                return text
+            except (urllib.error.URLError, ConnectionError):
+                if not self.running or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def __enter__(self) -> OperatorProcess:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

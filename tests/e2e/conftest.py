@@ -60,6 +60,7 @@ def operator(
         log_path=tmp_path_factory.mktemp("operator") / "operator.log",
         operator_namespace=OPERATOR_NAMESPACE,
         poll_interval=0.05,
+        metrics=True,
     )
     process.start()
     yield process

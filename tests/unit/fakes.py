@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from vmgen.domain import errors, images, model, ports, secrets
+from vmgen.domain import errors, images, model, policy, ports, secrets
 
 
 @dataclass
@@ -347,6 +347,50 @@ class FakeLocks:
         self.faults.check("release")
         if self.holders.get(vm.lower()) == holder:
             del self.holders[vm.lower()]
+
+
+class FakePolicy:
+    """`ports.NamespacePolicy` from in-memory annotations; `reads` counts the look-ups."""
+
+    def __init__(
+        self, *, identity_namespaces: tuple[str, ...] = (), scopes: dict[str, str] | None = None
+    ) -> None:
+        self.identity_namespaces = identity_namespaces
+        self.scopes: dict[str, str] = dict(scopes or {})
+        self.reads = 0
+        self.faults = Faults()
+
+    async def rules(self, namespace: str) -> policy.NamespaceRules:
+        self.faults.check("rules")
+        self.reads += 1
+        return policy.rules(
+            namespace, annotation=self.scopes.get(namespace), identity_namespaces=self.identity_namespaces
+        )
+
+
+@dataclass
+class FakeMetrics:
+    """`ports.Metrics` that keeps what it was told."""
+
+    jobs: list[tuple[str, str, str]] = field(default_factory=list)
+    steps: list[tuple[str, float]] = field(default_factory=list)
+    phases: dict[str, str] = field(default_factory=dict)
+    guest_errors: list[str] = field(default_factory=list)
+
+    def job_finished(self, *, result: str, os: str, reason: str) -> None:
+        self.jobs.append((result, os, reason))
+
+    def step_finished(self, *, step: str, seconds: float) -> None:
+        self.steps.append((step, seconds))
+
+    def in_flight(self, resource: str, phase: str | None) -> None:
+        if phase is None:
+            self.phases.pop(resource, None)
+        else:
+            self.phases[resource] = phase
+
+    def guest_connection_error(self, *, transport: str) -> None:
+        self.guest_errors.append(transport)
 
 
 class FakeStatusWriter:

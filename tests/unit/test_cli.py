@@ -134,3 +134,73 @@ def test_vmgen_crd_prints_the_shipped_crd(capsys: pytest.CaptureFixture[str]) ->
     assert printed == repository_copy.read_text(encoding="utf-8")
     crd = yaml.safe_load(printed)
     assert crd["metadata"]["name"] == "vmgeneralizations.vmgen.io"
+
+
+class TestProductionSettings:
+    def test_metrics_identity_namespaces_and_leader_election_have_safe_defaults(self) -> None:
+        chosen = settings()
+
+        assert chosen.metrics_port == 0, "no metrics endpoint unless asked for"
+        assert chosen.identity_namespaces == (), "no namespace may use the operator's identity by default"
+        assert chosen.leader_election is True
+        assert chosen.leader_lease == "vmgen-leader"
+        assert chosen.lease_duration == 15.0
+
+    def test_they_come_from_their_environment_variables(self) -> None:
+        env = {
+            "VMGEN_METRICS_PORT": "9090",
+            "VMGEN_IDENTITY_NAMESPACES": "images, golden",
+            "VMGEN_LEADER_ELECTION": "false",
+            "VMGEN_LEADER_LEASE": "vmgen-prod-leader",
+            "VMGEN_LEASE_DURATION": "30",
+        }
+
+        chosen = settings(env=env)
+
+        assert (chosen.metrics_port, chosen.identity_namespaces) == (9090, ("images", "golden"))
+        assert (chosen.leader_election, chosen.leader_lease, chosen.lease_duration) == (
+            False,
+            "vmgen-prod-leader",
+            30.0,
+        )
+
+    def test_flags_win_over_their_variables(self) -> None:
+        env = {
+            "VMGEN_METRICS_PORT": "9090",
+            "VMGEN_LEADER_ELECTION": "false",
+            "VMGEN_IDENTITY_NAMESPACES": "a",
+        }
+
+        chosen = settings(
+            "--metrics-port",
+            "9100",
+            "--leader-election",
+            "--identity-namespaces",
+            "b,c",
+            "--lease-duration",
+            "5",
+            env=env,
+        )
+
+        assert (chosen.metrics_port, chosen.leader_election, chosen.identity_namespaces) == (
+            9100,
+            True,
+            ("b", "c"),
+        )
+        assert chosen.lease_duration == 5.0
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            pytest.param(("--metrics-port", "70000"), id="a port above 65535"),
+            pytest.param(("--metrics-port", "http"), id="a port that is no number"),
+            pytest.param(("--lease-duration", "0.5"), id="a lease shorter than a second"),
+        ],
+    )
+    def test_bad_values_are_refused_with_their_reason(
+        self, argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        with pytest.raises(SystemExit):
+            settings(*argv)
+
+        assert "must be" in capsys.readouterr().err

@@ -14,7 +14,7 @@ import pytest
 
 from tests.unit import fakes
 from vmgen import workflow
-from vmgen.domain import deprovision, errors, model, planner
+from vmgen.domain import deprovision, errors, model, planner, ports
 from vmgen.domain.reasons import Reason
 
 NAMESPACE = "images"
@@ -42,6 +42,7 @@ class World:
             }
         )
         self.locks = fakes.FakeLocks()
+        self.policy = fakes.FakePolicy()
         self.clock = fakes.FakeClock()
         self.writer = fakes.FakeStatusWriter()
         self.events = fakes.FakeEvents()
@@ -75,12 +76,17 @@ class World:
                 secrets=self.secrets,
                 locks=self.locks,
                 clock=self.clock,
+                policy=self.policy,
             ),
             stored=self.writer.body,
-            writer=self.writer,
+            writer=self.wrap(self.writer),
             events=self.events,
         )
         return self.flow
+
+    def wrap(self, writer: fakes.FakeStatusWriter) -> ports.StatusWriter:
+        """The writer the workflow gets (a test may decorate it, as wiring.py does)."""
+        return writer
 
     def resource(self, name: str = "web-golden") -> workflow.Resource:
         return workflow.Resource(
@@ -722,6 +728,8 @@ class TestSecurity:
     async def test_the_operator_identity_is_used_when_no_azure_secret_is_named(self) -> None:
         world = World()
         del world.spec["azure"]
+        world.policy.identity_namespaces = (NAMESPACE,)  # a cluster admin allowed it (domain/policy.py)
+        world.policy.scopes[NAMESPACE] = f"/subscriptions/{world.vm.ref.subscription_id}"
 
         await world.run()
 

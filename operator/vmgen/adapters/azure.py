@@ -98,6 +98,8 @@ class AzureSettings:
     """Seconds between long-running-operation polls (the SDK's default is 30)."""
     retry_total: int = 2
     """azure-core's own retries per request before an error reaches the workflow."""
+    request_policies: tuple[Any, ...] = ()
+    """azure-core policies run on every attempt, after the retry policy (adapters/metrics.py counts)."""
 
 
 class ComputeFactory:
@@ -137,6 +139,7 @@ class AzureSession:
             "connection_verify": self.settings.ca_bundle or True,
             "polling_interval": self.settings.poll_interval,
             "retry_total": self.settings.retry_total,
+            "per_retry_policies": list(self.settings.request_policies),
         }
 
     def compute(self, subscription_id: str) -> ComputeManagementClient:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from vmgen.domain import images, model
+from vmgen.domain import images, model, policy
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,31 @@ class VmLocks(Protocol):
 
     async def release(self, vm: model.VmResourceId, holder: str) -> None:
         """Give up the claim if `holder` holds it."""
+
+
+class NamespacePolicy(Protocol):
+    """The cluster admin's policy for a namespace (domain/policy.py decides with it)."""
+
+    async def rules(self, namespace: str) -> policy.NamespaceRules:
+        """The Namespace's `vmgen.io/allowed-scopes` annotation plus the operator's identity setting.
+
+        Raises KubernetesForbidden (the operator may not get Namespaces) or KubernetesUnavailable."""
+
+
+class Metrics(Protocol):
+    """What the operator counts for Prometheus (adapters/metrics.py); never raises."""
+
+    def job_finished(self, *, result: str, os: str, reason: str) -> None:
+        """A resource reached Succeeded or Failed (once per resource and process)."""
+
+    def step_finished(self, *, step: str, seconds: float) -> None:
+        """A step checkpointed: its duration from `startedAt` to `finishedAt`."""
+
+    def in_flight(self, resource: str, phase: str | None) -> None:
+        """`resource` (namespace/name) is now in `phase`; None: no longer driven by this process."""
+
+    def guest_connection_error(self, *, transport: str) -> None:
+        """An SSH or WinRM connection failed before anything ran (GuestUnreachable)."""
 
 
 class Clock(Protocol):

@@ -102,6 +102,10 @@ class Reason(enum.StrEnum):
     IMAGE_VERSION_EXISTS = "ImageVersionExists"
     MANAGED_IMAGE_NOT_SUPPORTED = "ManagedImageNotSupported"
     CAPTURE_FAILED = "CaptureFailed"
+    # Refused by the cluster admin's policy before any Azure call (domain/policy.py).
+    OPERATOR_IDENTITY_NOT_ALLOWED = "OperatorIdentityNotAllowed"
+    SCOPE_NOT_ALLOWED = "ScopeNotAllowed"
+    INVALID_NAMESPACE_POLICY = "InvalidNamespacePolicy"
     # Uncertain outcomes (the error tree's third branch).
     OUTCOME_UNKNOWN = "OutcomeUnknown"
     # Generic error base reasons.

@@ -52,6 +52,7 @@ class Ports:
     secrets: domain_ports.SecretReader
     locks: domain_ports.VmLocks
     clock: domain_ports.Clock
+    policy: domain_ports.NamespacePolicy
 
 
 class Record:

@@ -375,6 +375,7 @@ class TestLeastPrivilege:
         assert not can("watch", "secrets", elsewhere)
         assert not can("create", "leases.coordination.k8s.io", elsewhere)
         assert not can("list", "namespaces", None)
+        assert can("get", "namespaces", None), "the namespace policy reads the allowed-scopes annotation"
         assert not can("delete", "vmgeneralizations.vmgen.io", elsewhere)
         assert not can("create", "customresourcedefinitions.apiextensions.k8s.io", None)
         assert not can("*", "*", elsewhere)
