@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from vmgen import config, workflow
-from vmgen.adapters import azure, kube, ssh
+from vmgen.adapters import azure, azure_runcommand, kube, ssh, winrm
+from vmgen.domain import model, windows_spec
 from vmgen.domain import ports as domain_ports
 
 __all__ = ["KubeConnection", "Runtime", "SystemClock", "build", "kube_connection"]
@@ -20,6 +21,24 @@ __all__ = ["KubeConnection", "Runtime", "SystemClock", "build", "kube_connection
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class WindowsGuests:
+    """`ports.WindowsGuests`: the WinRM adapter and the managed Run Command adapter, side by side."""
+
+    def __init__(self, *, poll_interval: float) -> None:
+        self._winrm = winrm.WinRmGuests()
+        self._poll_interval = poll_interval
+
+    def winrm(self, connection: windows_spec.WinRmConnection) -> domain_ports.WindowsGuest:
+        return self._winrm.winrm(connection)
+
+    def run_command(
+        self, compute: domain_ports.Compute, vm: model.VmRef, *, location: str
+    ) -> domain_ports.WindowsGuest:
+        return azure_runcommand.RunCommandGuest(
+            compute, vm, location=location, poll_interval=self._poll_interval
+        )
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,7 @@ def build(settings: config.Config) -> Runtime:
             secrets=kube.SecretReader(api),
             locks=kube.LeaseLocks(api, settings.operator_namespace),
             clock=SystemClock(),
+            windows=WindowsGuests(poll_interval=settings.poll_interval),
         ),
         api=api,
     )

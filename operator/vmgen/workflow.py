@@ -103,7 +103,7 @@ class Workflow:
         p.compute = await self._compute(await self._azure_credentials(p))
         observation = await p.compute.observe(p.spec.vm)
         if observation is not None:
-            p.vm = VmInfo.observed(observation)
+            p.vm, p.observation = VmInfo.observed(observation), observation
         action = planner.plan(p.spec, self.status, observation, now=p.now(), confirmed=p.resource.confirmed)
         return await steps.perform(p, action)
 

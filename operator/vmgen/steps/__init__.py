@@ -8,7 +8,7 @@ listed here, plus planner rows: nothing else changes (docs/design.md, "How to ad
 from __future__ import annotations
 
 from vmgen.domain import planner
-from vmgen.steps import deallocate, generalize, prepare_linux, record, uncertain, validate
+from vmgen.steps import deallocate, generalize, prepare_linux, prepare_windows, record, uncertain, validate
 from vmgen.steps.base import Executor, Pass, Ports, Record, Resource
 
 __all__ = ["EXECUTORS", "Pass", "Ports", "Record", "Resource", "perform"]
@@ -20,6 +20,7 @@ EXECUTORS: dict[type, Executor] = {
     **uncertain.EXECUTORS,
     **deallocate.EXECUTORS,
     **generalize.EXECUTORS,
+    **prepare_windows.EXECUTORS,
 }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from vmgen.domain import api, errors
+from vmgen.domain import api, errors, model
 from vmgen.domain import ports as domain_ports
 from vmgen.domain.spec import Spec
 from vmgen.domain.status import Stamp, Status, StepName, VmInfo, merge_patch
@@ -48,6 +48,7 @@ class Ports:
     secrets: domain_ports.SecretReader
     locks: domain_ports.VmLocks
     clock: domain_ports.Clock
+    windows: domain_ports.WindowsGuests
 
 
 class Record:
@@ -89,6 +90,8 @@ class Pass:
     record: Record
     compute: domain_ports.Compute | None = None
     vm: VmInfo | None = None
+    observation: model.VmObservation | None = None
+    """This pass's fresh read of the VM (None when it was planned without one)."""
 
     @property
     def status(self) -> Status:
