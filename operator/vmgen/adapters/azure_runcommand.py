@@ -100,10 +100,10 @@ class RunCommandGuest:
                 self._vm.resource_group, self._vm.name, name, expand="instanceView"
             )
             view = found.properties.instance_view if found.properties else None
-            if view is not None and str(view.execution_state) in _TERMINAL:
+            if view is not None and _state(view) in _TERMINAL:
                 return view
             if time.monotonic() > deadline:
-                state = view.execution_state if view else "unknown"
+                state = _state(view) if view else "unknown"
                 raise errors.DeprovisionOutcomeUnknown(
                     f"Run Command {name} on VM {self._vm.name} did not end in time (executionState"
                     f" {state}); it may still be running in the guest"
@@ -119,8 +119,14 @@ class RunCommandGuest:
             await poller.result()
 
 
+def _state(view: azmodels.VirtualMachineRunCommandInstanceView) -> str:
+    """The SDK's enums mix in str but print as `ExecutionState.SUCCEEDED` on Python 3.11: use the value."""
+    state = view.execution_state
+    return str(getattr(state, "value", state))
+
+
 def _outcome(where: str, view: azmodels.VirtualMachineRunCommandInstanceView) -> str:
-    state = str(view.execution_state)
+    state = _state(view)
     failures = [line for line in (view.error or "").splitlines() if line.strip()]
     if state == "TimedOut":
         raise errors.DeprovisionOutcomeUnknown(

@@ -197,9 +197,11 @@ class ArmSimulator:
         generalized: bool = False,
         agent_ready: bool = True,
         location: str = "westeurope",
+        extensions: tuple[tuple[str, str], ...] = (),
     ) -> None:
         """Create (or replace) a VM, and its subscription and resource group as needed. The guest is
-        not called: it is expected to be in the state given (e.g. its sshd up for "running")."""
+        not called: it is expected to be in the state given (e.g. its sshd up for "running").
+        `extensions` are (publisher, type) of VM extensions, as GET shows them in `resources`."""
         if os_type not in ("Linux", "Windows"):
             raise ValueError(f"os_type must be Linux or Windows, not {os_type!r}")
         if power_state not in POWER_STATES:
@@ -215,6 +217,7 @@ class ArmSimulator:
                 generalized=generalized,
                 agent_ready=agent_ready,
                 guest=guest,
+                extensions=tuple(extensions),
             )
         )
 

@@ -88,6 +88,7 @@ class Vm:
     disk_suffix: str = field(default_factory=lambda: uuid.uuid4().hex)
     operation: str | None = None  # the power operation in progress on this VM
     running_command: bool = False  # Run Command runs beside power operations, one at a time
+    extensions: tuple[tuple[str, str], ...] = ()  # (publisher, type) of each VM extension
 
     @property
     def id(self) -> str:
@@ -136,7 +137,7 @@ class Vm:
         }
         if with_instance_view:
             properties["instanceView"] = self.instance_view()
-        return {
+        body: dict[str, Any] = {
             "name": self.name,
             "id": self.id,
             "type": "Microsoft.Compute/virtualMachines",
@@ -144,6 +145,23 @@ class Vm:
             "tags": {},
             "properties": properties,
         }
+        if self.extensions:  # Azure lists a VM's extensions as its child `resources`
+            body["resources"] = [
+                {
+                    "id": f"{self.id}/extensions/{kind}",
+                    "name": kind,
+                    "type": "Microsoft.Compute/virtualMachines/extensions",
+                    "location": self.location,
+                    "properties": {
+                        "publisher": publisher,
+                        "type": kind,
+                        "typeHandlerVersion": "2.2",
+                        "provisioningState": "Succeeded",
+                    },
+                }
+                for publisher, kind in self.extensions
+            ]
+        return body
 
     def instance_view(self) -> dict[str, Any]:
         now = iso(datetime.now(UTC))
