@@ -4,7 +4,8 @@
 its WinRM endpoint (HTTP and HTTPS, certificate from the session's `windows_ca`) and seeds it into the ARM
 simulator (`arm` fixture) as a running Windows VM backed by that guest, so power operations, Run Command
 and managed run commands reach the same machine. A sysprep /shutdown marks the VM stopped in the
-simulator. `extensions` (publisher, type) put VM extensions on it, e.g. Azure Disk Encryption. Endpoints are stopped after the test, also when it fails.
+simulator. `extensions` (publisher, type) put VM extensions on it, e.g. Azure Disk Encryption.
+Endpoints are stopped after the test, also when it fails.
 """
 
 from __future__ import annotations
