@@ -242,7 +242,7 @@ def judge(state: windows.SysprepState, *, step: Step, timeout: timedelta, now: d
     if started is not None and now - started > timeout:
         return GiveUp(
             Reason.SYSPREP_TIMEOUT,
-            f"Sysprep did not finish within spec.windows.sysprepTimeout ({_minutes(timeout)}): ImageState is"
+            f"Sysprep did not finish within spec.windows.sysprepTimeout ({_duration(timeout)}): ImageState is"
             f" {state.image_state}"
             + (
                 " (waiting for a reboot that never comes)"
@@ -315,5 +315,14 @@ def _agent_not_ready(spec: Spec, phase: Phase) -> Wait:
     )
 
 
-def _minutes(delta: timedelta) -> str:
-    return f"{delta.total_seconds() / 60:g}m"
+def _duration(delta: timedelta) -> str:
+    """As the spec writes it: 4s, 30m, 1h30m."""
+    seconds = int(delta.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = (
+        (f"{hours}h" if hours else "")
+        + (f"{minutes}m" if minutes else "")
+        + (f"{seconds}s" if seconds else "")
+    )
+    return text or "0s"
