@@ -15,7 +15,7 @@ export DEBIAN_FRONTEND := noninteractive
 # command:package pairs the testbed needs from the system
 SYSTEM_TOOLS := debootstrap:debootstrap zstd:zstd ip:iproute2 ssh-keygen:openssh-client
 
-.PHONY: venv deps binaries rootfs testbed lint test-unit test demo bench clean
+.PHONY: venv deps binaries rootfs testbed lint test-unit test demo demo-windows bench clean
 
 venv: $(VENV_STAMP)
 
@@ -68,6 +68,9 @@ test: lint testbed
 
 demo: venv deps testbed
 	$(PY) -m vmgen_testbed.demo
+
+demo-windows: venv deps testbed
+	$(PY) -m vmgen_testbed.demo_windows
 
 bench: venv deps testbed
 	@for bench in benchmarks/bench_*.py; do echo "==> $$bench"; $(PY) "$$bench"; done
