@@ -154,7 +154,7 @@ def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
             log(f"applying examples/{example} to {vm['name']} (sysprep through {transport})")
             ready: list[bool] = []
             watcher = threading.Thread(
-                target=lambda n=name: ready.append(follow(kubeconfig, timeout, n)), daemon=True
+                target=lambda n=name, found=ready: found.append(follow(kubeconfig, timeout, n)), daemon=True
             )
             watcher.start()
             time.sleep(0.5)
