@@ -863,3 +863,25 @@ class TestWindows:
         assert world.condition("Ready")["reason"] == Reason.SYSPREP_TIMEOUT
         assert "SPECIALIZE" in world.condition("Ready")["message"]
         assert world.windows.machine.sysprep_starts == 1
+
+    async def test_a_guest_unreadable_past_the_sysprep_timeout_asks_a_person(self) -> None:
+        world = windows_world(outcome="stuck")
+        await until(world, lambda: world.windows.machine.sysprep_starts == 1)
+        for _ in range(40):
+            world.windows.machine.faults.add("sysprep-state", errors.GuestUnreachable("connection refused"))
+
+        await until(world, lambda: world.step_state("deprovision") == "Unknown", passes=60)
+
+        assert world.condition("DeprovisionOutcomeUnknown")["status"] == "True"
+        assert "sysprepTimeout" in world.condition("Ready")["message"]
+        assert world.windows.machine.sysprep_starts == 1
+
+    async def test_a_preflight_whose_connection_dropped_is_retried_and_sysprep_starts_once(self) -> None:
+        world = windows_world()
+        world.windows.machine.faults.add("preflight", errors.DeprovisionOutcomeUnknown("connection lost"))
+
+        await world.run()
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.windows.machine.scripts.count("preflight") == 2
+        assert world.windows.machine.sysprep_starts == 1

@@ -10,7 +10,8 @@ One pass each:
   started); then intent (`Status.begin`), then the start script, which starts nothing when its marker
   exists. A connection lost after the start was sent is not failure: the next pass reads the state.
 - CheckSysprep: the state script (read-only): ImageState, the start marker, the logs; a lost read is
-  transient (retried with backoff), never a reason to start sysprep again.
+  transient (retried with backoff), never a reason to start sysprep again. A guest that still cannot be
+  read past spec.windows.sysprepTimeout is an unknown outcome: a person decides (the confirm annotation).
 Nothing here starts the VM; a script's output is parsed in domain/windows.py.
 """
 
@@ -28,6 +29,7 @@ from vmgen.domain.windows_spec import Transport
 from vmgen.steps import prepare_windows_runcommand, prepare_windows_winrm
 from vmgen.steps.base import Executor, Pass
 from vmgen.steps.record import fail_with
+from vmgen.steps.uncertain import mark_unknown
 
 __all__ = ["EXECUTORS"]
 
@@ -56,9 +58,7 @@ async def validate(p: Pass, action: ValidateWindows) -> float:
 
 async def start(p: Pass, action: StartSysprep) -> float | None:
     guest = await _guest(p)
-    report = _parsed(
-        windows.parse_preflight, await guest.run(windows.preflight_script(), timeout=SCRIPT_SECONDS)
-    )
+    report = _parsed(windows.parse_preflight, await _read(guest, windows.preflight_script()))
     verdict = windows_plan.after_preflight(report, vm_name=p.spec.vm.name)
     if isinstance(verdict, windows_plan.GiveUp):
         await fail_with(p, verdict.reason, verdict.message)
@@ -93,12 +93,18 @@ async def start(p: Pass, action: StartSysprep) -> float | None:
 
 async def check(p: Pass, action: CheckSysprep) -> float | None:
     guest = await _guest(p)
-    try:
-        output = await guest.run(windows.sysprep_state_script(), timeout=SCRIPT_SECONDS)
-    except errors.DeprovisionOutcomeUnknown as exc:  # a read-only script: reading again is harmless
-        raise errors.GuestUnreachable(exc.message) from exc
-    state = _parsed(windows.parse_sysprep_state, output)
     step = p.status.step(StepName.DEPROVISION)
+    try:
+        output = await _read(guest, windows.sysprep_state_script())
+    except errors.TransientError as exc:
+        overdue = step.started_at is not None and p.now() - step.started_at > p.spec.windows.sysprep_timeout
+        if not overdue:
+            raise  # retried with backoff: sysprep may simply be busy
+        # Past sysprepTimeout and the guest still cannot be read: ask a person rather than retry forever.
+        return await mark_unknown(
+            p, f"Sysprep's state could not be read past spec.windows.sysprepTimeout ({exc.message})"
+        )
+    state = _parsed(windows.parse_sysprep_state, output)
     verdict = windows_plan.judge(state, step=step, timeout=p.spec.windows.sysprep_timeout, now=p.now())
     match verdict:
         case windows_plan.Verified(message):
@@ -122,6 +128,14 @@ async def check(p: Pass, action: CheckSysprep) -> float | None:
             await fail_with(p, reason, message)
             return None
     raise AssertionError(f"unexpected verdict {verdict!r}")
+
+
+async def _read(guest: domain_ports.WindowsGuest, script: str) -> str:
+    """A read-only script: a connection lost after it was sent changed nothing, so it is transient."""
+    try:
+        return await guest.run(script, timeout=SCRIPT_SECONDS)
+    except errors.DeprovisionOutcomeUnknown as exc:
+        raise errors.GuestUnreachable(exc.message) from exc
 
 
 async def _finish(p: Pass, reason: Reason, message: str) -> float:
