@@ -91,7 +91,7 @@ class Pass:
     compute: domain_ports.Compute | None = None
     vm: VmInfo | None = None
     observation: model.VmObservation | None = None
-    """This pass's fresh read of the VM (None when it was planned without one)."""
+    """This pass's fresh read of the VM (None when it was not read: claimed by another, or missing)."""
 
     @property
     def status(self) -> Status:
