@@ -13,7 +13,7 @@ from vmgen.domain import model, planner, windows, windows_plan
 from vmgen.domain.reasons import Reason
 from vmgen.domain.spec import Spec
 from vmgen.domain.status import Phase, Status, Step, StepName, StepState
-from vmgen.domain.windows_actions import CheckSysprep, StartSysprep, ValidateWindows
+from vmgen.domain.windows_actions import CheckSysprep, MarkSysprepUnknown, StartSysprep, ValidateWindows
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 P = model.PowerState
@@ -161,7 +161,7 @@ class TestDeprovisionRows:
                 at(S.RUNNING),
                 vm(P.STOPPED),
                 False,
-                planner.MarkDeprovisionUnknown,
+                MarkSysprepUnknown,
                 None,
                 id="over WinRM a VM stopped mid-sysprep is an unknown outcome",
             ),

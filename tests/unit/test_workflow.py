@@ -874,6 +874,8 @@ class TestWindows:
 
         assert world.condition("DeprovisionOutcomeUnknown")["status"] == "True"
         assert "sysprepTimeout" in world.condition("Ready")["message"]
+        assert "waagent" not in world.condition("Ready")["message"]
+        assert "kubectl annotate vmgen" in world.condition("Ready")["message"]
         assert world.windows.machine.sysprep_starts == 1
 
     async def test_a_preflight_whose_connection_dropped_is_retried_and_sysprep_starts_once(self) -> None:
@@ -884,4 +886,18 @@ class TestWindows:
 
         assert world.status["phase"] == "Succeeded"
         assert world.windows.machine.scripts.count("preflight") == 2
+        assert world.windows.machine.sysprep_starts == 1
+
+    async def test_a_vm_stopped_mid_sysprep_over_winrm_waits_for_a_person_then_finishes(self) -> None:
+        world = windows_world(sysprep_reads=5)
+        await until(world, lambda: world.windows.machine.sysprep_starts == 1)
+        world.vm.power_state = model.PowerState.STOPPED
+
+        await until(world, lambda: world.step_state("deprovision") == "Unknown")
+        assert "ImageState" in world.condition("Ready")["message"]
+        world.annotations[planner.CONFIRM_ANNOTATION] = "true"
+        await world.run()
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.condition("Deprovisioned")["reason"] == Reason.DEPROVISION_CONFIRMED
         assert world.windows.machine.sysprep_starts == 1

@@ -120,4 +120,5 @@ Action = (
     | windows_actions.ValidateWindows
     | windows_actions.StartSysprep
     | windows_actions.CheckSysprep
+    | windows_actions.MarkSysprepUnknown
 )

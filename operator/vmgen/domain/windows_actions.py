@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CheckSysprep", "StartSysprep", "ValidateWindows"]
+__all__ = ["CheckSysprep", "MarkSysprepUnknown", "StartSysprep", "ValidateWindows"]
 
 
 @dataclass(frozen=True)
@@ -24,3 +24,10 @@ class StartSysprep:
 @dataclass(frozen=True)
 class CheckSysprep:
     """Sysprep's intent is recorded: read ImageState and the start evidence, never start it blindly."""
+
+
+@dataclass(frozen=True)
+class MarkSysprepUnknown:
+    """Nobody can tell whether sysprep finished (the VM was stopped mid-sysprep over WinRM): ask a person."""
+
+    why: str

@@ -34,19 +34,19 @@ from vmgen.domain.actions import (
     Checkpoint,
     ConfirmDeprovision,
     Fail,
-    MarkDeprovisionUnknown,
     Wait,
 )
 from vmgen.domain.phases import Phase, Step
 from vmgen.domain.reasons import Reason
 from vmgen.domain.spec import Spec
 from vmgen.domain.status import Status, StepName, StepState
-from vmgen.domain.windows_actions import CheckSysprep, StartSysprep, ValidateWindows
+from vmgen.domain.windows_actions import CheckSysprep, MarkSysprepUnknown, StartSysprep, ValidateWindows
 from vmgen.domain.windows_spec import Transport
 
 __all__ = [
     "ADE_EXTENSIONS",
     "MAX_UNSTARTED_RUNS",
+    "UNKNOWN_RECHECK_SECONDS",
     "GiveUp",
     "NotStarted",
     "Proceed",
@@ -56,6 +56,7 @@ __all__ = [
     "deprovision",
     "judge",
     "poll_delay",
+    "unknown_message",
     "validate",
 ]
 
@@ -65,6 +66,8 @@ ADE_EXTENSIONS = frozenset(
 """`<publisher>.<type>` of Azure Disk Encryption, lower-cased."""
 MAX_UNSTARTED_RUNS = 5
 RECHECK_SECONDS = 5.0
+UNKNOWN_RECHECK_SECONDS = 60.0
+"""While a person is asked, the state is re-read (read-only) this often; the annotation wakes it at once."""
 
 _STOPPED = (model.PowerState.DEALLOCATED, model.PowerState.STOPPED)
 _FINDING_REASONS = {
@@ -129,7 +132,7 @@ def deprovision(
                 )
             if confirmed:
                 return ConfirmDeprovision()
-            return MarkDeprovisionUnknown(
+            return MarkSysprepUnknown(
                 f"Sysprep was started over WinRM (with /quit) but VM {spec.vm.name} is now"
                 f" {vm.power_state.value}: someone stopped it, and its ImageState cannot be read"
             )
@@ -262,6 +265,18 @@ def poll_delay(elapsed: float) -> float:
 
 
 # -- messages -------------------------------------------------------------------------------------
+
+
+def unknown_message(why: str, *, name: str, namespace: str) -> str:
+    """What a person reads while vmgen waits for them (the exact command to run included)."""
+    return (
+        f"{why}. vmgen cannot tell whether sysprep finished and will not start it again blindly. Check the"
+        " guest (ImageState in HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Setup\\State, for"
+        " example through the serial console); if it reads IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE, set the"
+        f' annotation {api.CONFIRM_ANNOTATION}: "true" (kubectl annotate vmgen {name} -n {namespace}'
+        f" {api.CONFIRM_ANNOTATION}=true) and vmgen deallocates and generalizes it; otherwise delete this"
+        " resource."
+    )
 
 
 def basic_over_http_message(spec: Spec) -> str:

@@ -23,13 +23,12 @@ from typing import TypeVar
 from vmgen.domain import errors, windows, windows_plan
 from vmgen.domain import ports as domain_ports
 from vmgen.domain.reasons import Reason
-from vmgen.domain.status import StepName
-from vmgen.domain.windows_actions import CheckSysprep, StartSysprep, ValidateWindows
+from vmgen.domain.status import StepName, StepState
+from vmgen.domain.windows_actions import CheckSysprep, MarkSysprepUnknown, StartSysprep, ValidateWindows
 from vmgen.domain.windows_spec import Transport
 from vmgen.steps import prepare_windows_runcommand, prepare_windows_winrm
 from vmgen.steps.base import Executor, Pass
 from vmgen.steps.record import fail_with
-from vmgen.steps.uncertain import mark_unknown
 
 __all__ = ["EXECUTORS"]
 
@@ -101,7 +100,7 @@ async def check(p: Pass, action: CheckSysprep) -> float | None:
         if not overdue:
             raise  # retried with backoff: sysprep may simply be busy
         # Past sysprepTimeout and the guest still cannot be read: ask a person rather than retry forever.
-        return await mark_unknown(
+        return await _mark_unknown(
             p, f"Sysprep's state could not be read past spec.windows.sysprepTimeout ({exc.message})"
         )
     state = _parsed(windows.parse_sysprep_state, output)
@@ -128,6 +127,19 @@ async def check(p: Pass, action: CheckSysprep) -> float | None:
             await fail_with(p, reason, message)
             return None
     raise AssertionError(f"unexpected verdict {verdict!r}")
+
+
+async def unknown(p: Pass, action: MarkSysprepUnknown) -> float:
+    return await _mark_unknown(p, action.why)
+
+
+async def _mark_unknown(p: Pass, why: str) -> float:
+    """Say so in status (and once as a Warning Event) and ask a person; re-read now and then."""
+    message = windows_plan.unknown_message(why, name=p.resource.name, namespace=p.resource.namespace)
+    if p.status.step(StepName.DEPROVISION).state is not StepState.UNKNOWN:
+        p.events.warning(Reason.DEPROVISION_OUTCOME_UNKNOWN, message)
+    await p.save(p.status.unknown(StepName.DEPROVISION, message=message, at=p.at))
+    return windows_plan.UNKNOWN_RECHECK_SECONDS
 
 
 async def _read(guest: domain_ports.WindowsGuest, script: str) -> str:
@@ -171,4 +183,9 @@ def _parsed(parse: Callable[[str], T], output: str) -> T:
         ) from None
 
 
-EXECUTORS: dict[type, Executor] = {ValidateWindows: validate, StartSysprep: start, CheckSysprep: check}
+EXECUTORS: dict[type, Executor] = {
+    ValidateWindows: validate,
+    StartSysprep: start,
+    CheckSysprep: check,
+    MarkSysprepUnknown: unknown,
+}
