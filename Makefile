@@ -17,7 +17,7 @@ export DEBIAN_FRONTEND := noninteractive
 SYSTEM_TOOLS := debootstrap:debootstrap zstd:zstd ip:iproute2 ssh-keygen:openssh-client \
 	buildah:buildah podman:podman runc:runc
 
-.PHONY: venv deps binaries rootfs image testbed lint test-unit test demo bench mutation clean
+.PHONY: venv deps binaries rootfs image testbed lint test-unit test demo demo-windows bench mutation clean
 
 venv: $(VENV_STAMP)
 
@@ -76,6 +76,9 @@ test: lint testbed image
 
 demo: venv deps testbed
 	$(PY) -m vmgen_testbed.demo
+
+demo-windows: venv deps testbed
+	$(PY) -m vmgen_testbed.demo_windows
 
 bench: venv deps testbed
 	@for bench in benchmarks/bench_*.py; do echo "==> $$bench"; $(PY) "$$bench"; done

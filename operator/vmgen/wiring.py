@@ -13,7 +13,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vmgen import config, workflow
-from vmgen.adapters import azure, azure_account, kube, leader, metrics, namespaces, probes, ssh
+from vmgen.adapters import (
+    azure,
+    azure_account,
+    azure_runcommand,
+    kube,
+    leader,
+    metrics,
+    namespaces,
+    probes,
+    ssh,
+    winrm,
+)
+from vmgen.domain import model, windows_spec
+from vmgen.domain import ports as domain_ports
 
 __all__ = [
     "KubeConnection",
@@ -31,6 +44,24 @@ __all__ = [
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class WindowsGuests:
+    """`ports.WindowsGuests`: the WinRM adapter and the managed Run Command adapter, side by side."""
+
+    def __init__(self, *, poll_interval: float) -> None:
+        self._winrm = winrm.WinRmGuests()
+        self._poll_interval = poll_interval
+
+    def winrm(self, connection: windows_spec.WinRmConnection) -> domain_ports.WindowsGuest:
+        return self._winrm.winrm(connection)
+
+    def run_command(
+        self, compute: domain_ports.Compute, vm: model.VmRef, *, location: str
+    ) -> domain_ports.WindowsGuest:
+        return azure_runcommand.RunCommandGuest(
+            compute, vm, location=location, poll_interval=self._poll_interval
+        )
 
 
 @dataclass(frozen=True)
@@ -80,6 +111,7 @@ def build(settings: config.Config) -> Runtime:
             locks=kube.LeaseLocks(api, settings.operator_namespace),
             clock=SystemClock(),
             policy=namespaces.NamespacePolicyReader(api, identity_namespaces=settings.identity_namespaces),
+            windows=WindowsGuests(poll_interval=settings.poll_interval),
         ),
         api=api,
         prometheus=counted,

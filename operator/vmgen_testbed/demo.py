@@ -207,7 +207,7 @@ def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
 STEP_ORDER = ("validate", "deprovision", "shutdown", "generalize", "capture")
 
 
-def follow(kubeconfig: str, timeout: float) -> bool:
+def follow(kubeconfig: str, timeout: float, name: str = NAME) -> bool:
     """Watch the resource and print the phase and each step's state whenever they change; True once Ready."""
     from kubernetes import client, config, watch
 
@@ -221,7 +221,7 @@ def follow(kubeconfig: str, timeout: float) -> bool:
             "v1alpha1",
             NAMESPACE,
             "vmgeneralizations",
-            field_selector=f"metadata.name={NAME}",
+            field_selector=f"metadata.name={name}",
             timeout_seconds=max(1, int(deadline - time.monotonic())),
         )
         for event in stream:

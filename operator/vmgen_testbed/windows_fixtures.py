@@ -4,7 +4,8 @@
 its WinRM endpoint (HTTP and HTTPS, certificate from the session's `windows_ca`) and seeds it into the ARM
 simulator (`arm` fixture) as a running Windows VM backed by that guest, so power operations, Run Command
 and managed run commands reach the same machine. A sysprep /shutdown marks the VM stopped in the
-simulator. Endpoints are stopped after the test, also when it fails.
+simulator. `extensions` (publisher, type) put VM extensions on it, e.g. Azure Disk Encryption.
+Endpoints are stopped after the test, also when it fails.
 """
 
 from __future__ import annotations
@@ -97,7 +98,14 @@ def start_windows_guest(
     return WindowsGuest(machine, endpoint), endpoint.password
 
 
-def seed_windows_guest(arm: Any, guest: WindowsGuest, *, subscription_id: str, resource_group: str) -> None:
+def seed_windows_guest(
+    arm: Any,
+    guest: WindowsGuest,
+    *,
+    subscription_id: str,
+    resource_group: str,
+    extensions: tuple[tuple[str, str], ...] = (),
+) -> None:
     name = guest.machine.name
     arm.seed_vm(
         subscription_id=subscription_id,
@@ -105,6 +113,7 @@ def seed_windows_guest(arm: Any, guest: WindowsGuest, *, subscription_id: str, r
         name=name,
         os_type="Windows",
         guest=guest,
+        extensions=extensions,
     )
     guest.attach(lambda: arm.update_vm(subscription_id, resource_group, name, power_state="stopped"))
 
@@ -122,6 +131,7 @@ def windows_vm(
         sysprep_seconds: float = 0.3,
         allow_basic_http: bool = False,
         username: str = "azureuser",
+        extensions: tuple[tuple[str, str], ...] = (),
     ) -> TestWindowsVm:
         name = name or f"win-{uuid.uuid4().hex[:8]}"
         guest, password = start_windows_guest(
@@ -135,7 +145,11 @@ def windows_vm(
         )
         started.append(guest)
         seed_windows_guest(
-            arm, guest, subscription_id=WINDOWS_SUBSCRIPTION_ID, resource_group=WINDOWS_RESOURCE_GROUP
+            arm,
+            guest,
+            subscription_id=WINDOWS_SUBSCRIPTION_ID,
+            resource_group=WINDOWS_RESOURCE_GROUP,
+            extensions=extensions,
         )
         return TestWindowsVm(
             guest=guest,

@@ -8,6 +8,7 @@ errors per call. Contract and e2e tests use the real adapters against the testbe
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from vmgen.domain import errors, images, model, policy, ports, secrets
+from vmgen.domain import errors, images, model, policy, ports, secrets, windows, windows_spec
 
 
 @dataclass
@@ -83,6 +84,7 @@ class FakeVm:
     generalized: bool = False
     agent_ready: bool = True
     guest: FakeGuest = field(default_factory=FakeGuest)
+    extensions: tuple[str, ...] = ()
 
     security_type: str = "Standard"
 
@@ -103,6 +105,7 @@ class FakeVm:
             ),
             hyper_v_generation="V2",
             security_type=self.security_type,
+            extensions=self.extensions,
         )
 
 
@@ -325,6 +328,12 @@ class FakeSecrets:
     async def azure_credentials(self, namespace: str, name: str) -> ports.AzureCredentials:
         return secrets.azure_credentials(await self.read(namespace, name), namespace=namespace, name=name)
 
+    async def basic_auth(self, namespace: str, name: str) -> tuple[str, str]:
+        return secrets.basic_auth(await self.read(namespace, name), namespace=namespace, name=name)
+
+    async def ca_bundle(self, namespace: str, name: str) -> str:
+        return secrets.ca_bundle(await self.read(namespace, name), namespace=namespace, name=name)
+
     async def read(self, namespace: str, name: str) -> Mapping[str, bytes]:
         self.reads.append((namespace, name))
         found = self.secrets.get((namespace, name))
@@ -448,3 +457,108 @@ def linux_vm(name: str = "web-01", **changes: Any) -> FakeVm:
         )
     )
     return replace(vm, **changes) if changes else vm
+
+
+@dataclass
+class FakeWindows:
+    """A Windows guest as the operator's three scripts see it (matched by their marker line).
+
+    `outcome` is what sysprep does once started: "generalized", "appx" (ImageState stays COMPLETE),
+    "undeployable" or "stuck" (SPECIALIZE_RESEAL_TO_OOBE for ever); it needs `sysprep_reads` state
+    reads to get there. `findings` overrides preflight fields (e.g. {"roles": ["AD-Domain-Services"]}).
+    """
+
+    outcome: str = "generalized"
+    sysprep_reads: int = 1
+    findings: dict[str, Any] = field(default_factory=dict)
+    image_state: str = windows.IMAGE_STATE_COMPLETE
+    marker: bool = False
+    running: bool = False
+    sysprep_starts: int = 0
+    exits: list[str] = field(default_factory=list)
+    scripts: list[str] = field(default_factory=list)
+    faults: Faults = field(default_factory=Faults)
+    on_shutdown: Any = None
+
+    def run(self, script: str) -> str:
+        name = script.splitlines()[0].removeprefix(windows.MARKER_PREFIX).split()[0]
+        self.scripts.append(name)
+        self.faults.check(name)
+        if name == "preflight":
+            report: dict[str, Any] = {
+                "imageState": self.image_state,
+                "services": [{"name": n, "status": "Running"} for n in windows.AGENT_SERVICES],
+                "volumes": [{"mountPoint": "C:", "volumeStatus": "FullyDecrypted"}],
+                "pendingReboot": [],
+                "generalizationState": 7,
+                "cleanupState": 2,
+                "roles": [],
+                **self.findings,
+            }
+        elif name == "sysprep-start":
+            report = {
+                "started": not self.marker,
+                "alreadyStarted": self.marker,
+                "imageState": self.image_state,
+            }
+            if not self.marker:
+                self.marker, self.running = True, True
+                self.sysprep_starts += 1
+                self.exits.append("shutdown" if "Exit = 'shutdown'" in script else "quit")
+                self.image_state = windows.IMAGE_STATE_UNDEPLOYABLE
+        else:
+            self._progress()
+            report = {
+                "imageState": self.image_state,
+                "sysprepStarted": self.marker,
+                "sysprepRunning": self.running,
+                "setupErrTail": ["Error SYSPRP Package Contoso.App_1.0 was installed for a user"]
+                if self.outcome == "appx"
+                else [],
+                "setupActErrors": [],
+            }
+        return "some chatter\n" + windows.OUTPUT_PREFIX + json.dumps(report)
+
+    def _progress(self) -> None:
+        if not self.running:
+            return
+        self.sysprep_reads -= 1
+        if self.sysprep_reads > 0:
+            return
+        if self.outcome == "generalized":
+            self.image_state, self.running = windows.IMAGE_STATE_GENERALIZED, False
+            if self.exits[-1] == "shutdown" and self.on_shutdown is not None:
+                self.on_shutdown()
+        elif self.outcome == "appx":
+            self.image_state, self.running = windows.IMAGE_STATE_COMPLETE, False
+        elif self.outcome == "undeployable":
+            self.image_state, self.running = windows.IMAGE_STATE_UNDEPLOYABLE, False
+        else:
+            self.image_state = "IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE"
+
+
+class _FakeWindowsGuest:
+    def __init__(self, machine: FakeWindows, transport: str) -> None:
+        self._machine = machine
+        self.transport = transport
+
+    async def run(self, script: str, *, timeout: float) -> str:  # noqa: ASYNC109
+        return self._machine.run(script)
+
+
+class FakeWindowsGuests:
+    """`ports.WindowsGuests` over one FakeWindows; records which transport each call took."""
+
+    def __init__(self, machine: FakeWindows | None = None) -> None:
+        self.machine = machine or FakeWindows()
+        self.opened: list[str] = []
+        self.connections: list[windows_spec.WinRmConnection] = []
+
+    def winrm(self, connection: windows_spec.WinRmConnection) -> ports.WindowsGuest:
+        self.opened.append("winrm")
+        self.connections.append(connection)
+        return _FakeWindowsGuest(self.machine, "winrm")
+
+    def run_command(self, compute: ports.Compute, vm: model.VmRef, *, location: str) -> ports.WindowsGuest:
+        self.opened.append("run-command")
+        return _FakeWindowsGuest(self.machine, "run-command")

@@ -188,8 +188,8 @@ ROWS = [
         NO_SSH,
         False,
         planner.Fail,
-        Reason.OS_NOT_SUPPORTED,
-        id="a Windows VM found by Auto fails as not supported",
+        Reason.INVALID_SPEC,
+        id="a Windows VM found by Auto without spec.winrm fails validation before any call",
     ),
     pytest.param(
         NEW,
@@ -197,8 +197,8 @@ ROWS = [
         EXPLICIT_WINDOWS,
         False,
         planner.Fail,
-        Reason.OS_NOT_SUPPORTED,
-        id="an explicit Windows spec for a Windows VM fails as not supported",
+        Reason.INVALID_SPEC,
+        id="an explicit Windows spec for a Windows VM without spec.winrm fails validation",
     ),
     pytest.param(
         NEW,

@@ -44,6 +44,7 @@ class World:
         self.locks = fakes.FakeLocks()
         self.policy = fakes.FakePolicy()
         self.clock = fakes.FakeClock()
+        self.windows = fakes.FakeWindowsGuests()
         self.writer = fakes.FakeStatusWriter()
         self.events = fakes.FakeEvents()
         ref = self.vm.ref
@@ -77,6 +78,7 @@ class World:
                 locks=self.locks,
                 clock=self.clock,
                 policy=self.policy,
+                windows=self.windows,
             ),
             stored=self.writer.body,
             writer=self.wrap(self.writer),
@@ -628,13 +630,15 @@ class TestFailures:
         assert world.condition("Ready")["reason"] == Reason.SECRET_KEY_MISSING
         assert "AZURE_CLIENT_ID" in world.condition("Ready")["message"]
 
-    async def test_a_windows_vm_fails_as_not_supported_untouched(self) -> None:
+    async def test_a_windows_vm_without_spec_winrm_fails_untouched(self) -> None:
         world = World(fakes.linux_vm(os_type=model.OsType.WINDOWS), osType="Auto")
 
         await world.run()
 
-        assert world.condition("Ready")["reason"] == Reason.OS_NOT_SUPPORTED
+        assert world.condition("Ready")["reason"] == Reason.INVALID_SPEC
+        assert "spec.winrm" in world.condition("Ready")["message"]
         assert world.azure.operations() == ["observe"]
+        assert world.windows.machine.scripts == []
 
     async def test_a_claim_the_operator_may_not_release_leaves_the_finished_status_alone(self) -> None:
         world = World()
@@ -778,3 +782,130 @@ def test_resources_read_the_confirm_annotation_strictly() -> None:
     assert replace(base, annotations={planner.CONFIRM_ANNOTATION: "true"}).confirmed
     assert replace(base, annotations={planner.CONFIRM_ANNOTATION: " True "}).confirmed
     assert not replace(base, annotations={planner.CONFIRM_ANNOTATION: "yes"}).confirmed
+
+
+WINRM_PASSWORD = "winrm-password-4f2a"
+
+
+def windows_world(transport: str = "WinRM", **machine: Any) -> World:
+    world = World(fakes.linux_vm("win-01", os_type=model.OsType.WINDOWS), osType="Windows")
+    world.spec.pop("ssh")
+    world.spec["windows"] = {"transport": transport, "sysprepTimeout": "10m"}
+    if transport == "WinRM":
+        world.spec["winrm"] = {"host": "10.0.0.5", "credentialsSecretRef": {"name": "admin"}}
+    world.secrets.secrets[(NAMESPACE, "admin")] = {
+        "username": b"azureuser",
+        "password": WINRM_PASSWORD.encode(),
+    }
+    world.windows.machine = fakes.FakeWindows(**machine)
+
+    def stopped() -> None:
+        world.vm.power_state = model.PowerState.STOPPED
+
+    world.windows.machine.on_shutdown = stopped
+    return world
+
+
+class TestWindows:
+    async def test_over_winrm_sysprep_runs_once_with_quit_and_the_vm_is_generalized(self) -> None:
+        world = windows_world(sysprep_reads=3)
+
+        await world.run()
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.windows.machine.sysprep_starts == 1
+        assert world.windows.machine.exits == ["quit"]
+        assert set(world.windows.opened) == {"winrm"}
+        assert world.windows.connections[0].username == "azureuser"
+        assert world.condition("Deprovisioned")["reason"] == Reason.SYSPREP_SUCCEEDED
+        assert "generalize" in world.azure.operations()
+        assert WINRM_PASSWORD not in json.dumps(world.status)
+
+    async def test_through_run_command_sysprep_shuts_the_vm_down_and_it_is_deallocated(self) -> None:
+        world = windows_world("RunCommand")
+
+        await world.run()
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.windows.machine.exits == ["shutdown"]
+        assert set(world.windows.opened) == {"run-command"}
+        assert (NAMESPACE, "admin") not in world.secrets.reads
+
+    async def test_a_preflight_finding_fails_with_its_reason_and_sysprep_never_starts(self) -> None:
+        world = windows_world(findings={"roles": ["AD-Domain-Services"]})
+
+        await world.run()
+
+        assert world.condition("Ready")["reason"] == Reason.UNSUPPORTED_SERVER_ROLE
+        assert "AD-Domain-Services" in world.condition("Ready")["message"]
+        assert world.windows.machine.sysprep_starts == 0
+        assert world.windows.machine.scripts == ["preflight"]
+
+    async def test_an_operator_restarted_during_sysprep_reads_the_state_and_never_starts_it_again(
+        self,
+    ) -> None:
+        world = windows_world(sysprep_reads=4)
+        await until(world, lambda: world.windows.machine.sysprep_starts == 1)
+
+        world.restart()
+        await world.run()
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.windows.machine.sysprep_starts == 1
+        assert world.windows.machine.scripts.count("sysprep-start") == 1
+
+    async def test_a_connection_lost_after_the_start_is_settled_from_the_state(self) -> None:
+        world = windows_world()
+        world.windows.machine.faults.add("sysprep-start", errors.DeprovisionOutcomeUnknown("connection lost"))
+
+        await world.run()
+
+        assert world.status["phase"] == "Succeeded"
+        assert Reason.DEPROVISION_OUTCOME_UNKNOWN in world.events.reasons("Warning")
+
+    async def test_sysprep_stuck_past_its_timeout_fails_with_the_image_state(self) -> None:
+        world = windows_world(outcome="stuck")
+
+        await world.run(passes=200)
+
+        assert world.condition("Ready")["reason"] == Reason.SYSPREP_TIMEOUT
+        assert "SPECIALIZE" in world.condition("Ready")["message"]
+        assert world.windows.machine.sysprep_starts == 1
+
+    async def test_a_guest_unreadable_past_the_sysprep_timeout_asks_a_person(self) -> None:
+        world = windows_world(outcome="stuck")
+        await until(world, lambda: world.windows.machine.sysprep_starts == 1)
+        for _ in range(40):
+            world.windows.machine.faults.add("sysprep-state", errors.GuestUnreachable("connection refused"))
+
+        await until(world, lambda: world.step_state("deprovision") == "Unknown", passes=60)
+
+        assert world.condition("DeprovisionOutcomeUnknown")["status"] == "True"
+        assert "sysprepTimeout" in world.condition("Ready")["message"]
+        assert "waagent" not in world.condition("Ready")["message"]
+        assert "kubectl annotate vmgen" in world.condition("Ready")["message"]
+        assert world.windows.machine.sysprep_starts == 1
+
+    async def test_a_preflight_whose_connection_dropped_is_retried_and_sysprep_starts_once(self) -> None:
+        world = windows_world()
+        world.windows.machine.faults.add("preflight", errors.DeprovisionOutcomeUnknown("connection lost"))
+
+        await world.run()
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.windows.machine.scripts.count("preflight") == 2
+        assert world.windows.machine.sysprep_starts == 1
+
+    async def test_a_vm_stopped_mid_sysprep_over_winrm_waits_for_a_person_then_finishes(self) -> None:
+        world = windows_world(sysprep_reads=5)
+        await until(world, lambda: world.windows.machine.sysprep_starts == 1)
+        world.vm.power_state = model.PowerState.STOPPED
+
+        await until(world, lambda: world.step_state("deprovision") == "Unknown")
+        assert "ImageState" in world.condition("Ready")["message"]
+        world.annotations[planner.CONFIRM_ANNOTATION] = "true"
+        await world.run()
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.condition("Deprovisioned")["reason"] == Reason.DEPROVISION_CONFIRMED
+        assert world.windows.machine.sysprep_starts == 1

@@ -240,6 +240,10 @@ class AzureCompute:
             result = await poller.result()
         return _script_output(result)
 
+    def management_client(self, vm: model.VmRef) -> ComputeManagementClient:
+        """The subscription's client, shared with adapters/azure_runcommand.py (managed run commands)."""
+        return self.session.compute(vm.subscription_id)
+
     def _vms(self, vm: model.VmRef) -> VirtualMachinesOperations:
         return self.session.compute(vm.subscription_id).virtual_machines
 
@@ -335,8 +339,19 @@ def _observation(ref: model.VmRef, vm: azmodels.VirtualMachine) -> model.VmObser
         power_state={p.value: p for p in model.PowerState}.get(power.lower(), model.PowerState.UNKNOWN),
         generalized=any(code.lower() == "osstate/generalized" for code in codes),
         agent_ready=bool(agent and any(s.display_status == "Ready" for s in agent.statuses or [])),
+        extensions=_extensions(vm),
         **_layout(vm),
     )
+
+
+def _extensions(vm: azmodels.VirtualMachine) -> tuple[str, ...]:
+    """`<publisher>.<type>` of the VM's extensions (the `resources` of a VM GET)."""
+    found = []
+    for extension in vm.resources or []:
+        props = extension.properties
+        if props is not None and props.publisher and props.type:
+            found.append(f"{props.publisher}.{props.type}")
+    return tuple(found)
 
 
 def _layout(vm: azmodels.VirtualMachine) -> dict[str, Any]:

@@ -112,6 +112,12 @@ class SecretReader:
     async def azure_credentials(self, namespace: str, name: str) -> ports.AzureCredentials:
         return secrets.azure_credentials(await self.read(namespace, name), namespace=namespace, name=name)
 
+    async def basic_auth(self, namespace: str, name: str) -> tuple[str, str]:
+        return secrets.basic_auth(await self.read(namespace, name), namespace=namespace, name=name)
+
+    async def ca_bundle(self, namespace: str, name: str) -> str:
+        return secrets.ca_bundle(await self.read(namespace, name), namespace=namespace, name=name)
+
     async def read(self, namespace: str, name: str) -> Mapping[str, bytes]:
         try:
             secret = await self._api.call(

@@ -21,9 +21,14 @@ Traps it avoids:
 - pypsrp needs the read timeout above the operation timeout (a Receive may legally wait that long):
   `WinRmTimeouts` enforces it.
 
-Errors raised: InvalidSpec (refused configuration), GuestUnreachable, AuthenticationRefused (401),
-PermanentError (the certificate is not trusted), DeprovisionFailed (the script failed: its PowerShell
-errors in the message), DeprovisionOutcomeUnknown.
+Errors raised, each with a reason a person can act on: InvalidSpec (refused configuration; Basic over
+plain HTTP with reason WinRMBasicOverHTTP), GuestUnreachable, AuthenticationRefused (401, reason
+WinRMAuthenticationRefused), PermanentError (the certificate is not trusted, reason
+WinRMCertificateUntrusted), DeprovisionFailed (the script failed: its PowerShell errors in the message,
+reason WindowsScriptFailed), DeprovisionOutcomeUnknown.
+
+`WinRmGuests` is the `ports.WindowsGuests` side of this transport: `winrm(connection)` gives a
+`ports.WindowsGuest` for one pass.
 """
 
 from __future__ import annotations
@@ -41,9 +46,10 @@ from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportErr
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from vmgen.domain import errors
+from vmgen.domain import errors, windows_spec
+from vmgen.domain.reasons import Reason
 
-__all__ = ["ScriptOutput", "WinRmClient", "WinRmTarget", "WinRmTimeouts"]
+__all__ = ["ScriptOutput", "WinRmClient", "WinRmGuest", "WinRmGuests", "WinRmTarget", "WinRmTimeouts"]
 
 _AUTHS = ("ntlm", "negotiate", "kerberos", "basic")
 _ERROR_LINES = 10
@@ -91,6 +97,44 @@ class WinRmClient:
         return await asyncio.to_thread(_run, target, script)
 
 
+class WinRmGuest:
+    """`ports.WindowsGuest` over WinRM for one target."""
+
+    def __init__(self, client: WinRmClient, target: WinRmTarget) -> None:
+        self._client = client
+        self._target = target
+
+    async def run(self, script: str, *, timeout: float) -> str:  # noqa: ASYNC109 (the port's bound)
+        # pypsrp bounds each Receive by the read timeout; a script's own bound is the operation's
+        # repetition, which the scripts keep short (sysprep itself is started detached, never awaited).
+        result = await self._client.run(self._target, script)
+        return "\n".join(result.output)
+
+
+class WinRmGuests:
+    """The WinRM half of `ports.WindowsGuests`; `run_command` is provided by adapters/azure_runcommand."""
+
+    def __init__(self, client: WinRmClient | None = None, timeouts: WinRmTimeouts | None = None) -> None:
+        self._client = client or WinRmClient()
+        self._timeouts = timeouts or WinRmTimeouts()
+
+    def winrm(self, connection: windows_spec.WinRmConnection) -> WinRmGuest:
+        return WinRmGuest(
+            self._client,
+            WinRmTarget(
+                host=connection.host,
+                port=connection.port,
+                username=connection.username,
+                password=connection.password,
+                tls=connection.tls,
+                auth=connection.auth,
+                ca_pem=connection.ca_pem,
+                insecure_skip_tls_verify=connection.insecure_skip_tls_verify,
+                timeouts=self._timeouts,
+            ),
+        )
+
+
 def refuse_insecure(target: WinRmTarget) -> None:
     """Configuration that must never reach the network."""
     if target.auth not in _AUTHS:
@@ -99,7 +143,8 @@ def refuse_insecure(target: WinRmTarget) -> None:
         raise errors.InvalidSpec(
             f"WinRM Basic authentication over plain HTTP to {target.endpoint} would send the password of "
             f"{target.username} in the clear: refused. Use tls: true (an HTTPS listener on port 5986) or "
-            "auth: ntlm (messages are then encrypted)"
+            "auth: ntlm (messages are then encrypted)",
+            reason=Reason.WINRM_BASIC_OVER_HTTP,
         )
     if target.insecure_skip_tls_verify and target.ca_pem:
         raise errors.InvalidSpec("spec.winrm sets both caSecretRef and insecureSkipTLSVerify: choose one")
@@ -147,12 +192,14 @@ def _run(target: WinRmTarget, script: str) -> ScriptOutput:
             except AuthenticationError:
                 raise errors.AuthenticationRefused(
                     f"{where}: the guest refused the credentials (401). Check the user and password in "
-                    "spec.winrm.credentialsSecretRef"
+                    "spec.winrm.credentialsSecretRef",
+                    reason=Reason.WINRM_AUTHENTICATION_REFUSED,
                 ) from None
             except requests.exceptions.SSLError as error:
                 raise errors.PermanentError(
                     f"{where}: the listener's TLS certificate is not trusted ({_reason(error)}). Put the CA "
-                    "that signed it in spec.winrm.caSecretRef"
+                    "that signed it in spec.winrm.caSecretRef",
+                    reason=Reason.WINRM_CERTIFICATE_UNTRUSTED,
                 ) from None
             except (requests.exceptions.RequestException, WinRMError, OSError) as error:
                 raise errors.GuestUnreachable(
@@ -177,7 +224,9 @@ def _run(target: WinRmTarget, script: str) -> ScriptOutput:
     failures = [str(record) for record in shell.streams.error]
     if shell.had_errors or failures:
         shown = " | ".join(failures[-_ERROR_LINES:]) or "the pipeline failed without an error record"
-        raise errors.DeprovisionFailed(f"{where}: the PowerShell script failed: {shown}")
+        raise errors.DeprovisionFailed(
+            f"{where}: the PowerShell script failed: {shown}", reason=Reason.WINDOWS_SCRIPT_FAILED
+        )
     return ScriptOutput(tuple(str(item) for item in shell.output))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vmgen.domain import model
+from vmgen.domain import model, windows_actions
 from vmgen.domain.phases import Phase, StepName
 from vmgen.domain.reasons import Reason
 
@@ -153,4 +153,8 @@ Action = (
     | Fail
     | Wait
     | Done
+    | windows_actions.ValidateWindows
+    | windows_actions.StartSysprep
+    | windows_actions.CheckSysprep
+    | windows_actions.MarkSysprepUnknown
 )

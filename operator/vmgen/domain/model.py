@@ -66,6 +66,8 @@ class VmObservation:
     """`V1` or `V2` from the instance view; empty when Azure does not say."""
     security_type: str = "Standard"
     """`securityProfile.securityType`: Standard, TrustedLaunch or ConfidentialVM."""
+    extensions: tuple[str, ...] = ()
+    """`<publisher>.<type>` of each VM extension (e.g. Microsoft.Azure.Security.AzureDiskEncryption)."""
 
 
 @dataclass(frozen=True)

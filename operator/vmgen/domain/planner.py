@@ -14,8 +14,8 @@ Rules it enforces, every pass, against the fresh observation rather than cached 
   so that Run Command coming back resolves it without anyone;
 - a deallocate with a continuation token is resumed, not begun again;
 - an explicit osType that contradicts Azure fails before anything touches the VM;
-- Windows is not supported yet: it fails with OSNotSupported at validation, untouched (a generalized
-  Windows VM is still adopted: that only reads);
+- Windows runs sysprep (over WinRM or through Run Command) instead of waagent: its validation and its
+  deprovision step are decided in domain/windows_plan.py (a generalized Windows VM is adopted too);
 - a stopped VM that is not generalized is only generalized when a person confirms, with the same
   annotation, that its guest was deprovisioned already.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from vmgen.domain import api, model
+from vmgen.domain import api, model, windows_plan
 from vmgen.domain.actions import (
     Action,
     Adopt,
@@ -150,6 +150,8 @@ def plan(
         return TakeSnapshots()
     if step is StepName.APPROVAL:
         return Approve() if approved else AwaitApproval()
+    if step is StepName.DEPROVISION and (observation.os_type or spec.os_type) is model.OsType.WINDOWS:
+        return windows_plan.deprovision(spec, status, observation, now=now, confirmed=confirmed)
     if step is StepName.DEPROVISION:
         return _deprovision(spec, status, observation, confirmed=confirmed)
     if step is StepName.SHUTDOWN:
@@ -160,15 +162,6 @@ def plan(
 def check_vm(spec: Spec, vm: model.VmObservation) -> Action:
     """Validation's judgement of what Azure shows (Preflight reports it as a finding instead of failing)."""
     return _validate(spec, vm, confirmed=False)
-
-
-def _windows(spec: Spec) -> Fail:
-    return Fail(
-        Reason.OS_NOT_SUPPORTED,
-        f"VM {spec.vm.name} runs Windows, which this vmgen release does not generalize yet (sysprep"
-        " support comes in a later release). The VM was not touched; delete this resource, or generalize"
-        " the VM with sysprep yourself.",
-    )
 
 
 def _validate(spec: Spec, vm: model.VmObservation, *, confirmed: bool) -> Action:
@@ -183,7 +176,7 @@ def _validate(spec: Spec, vm: model.VmObservation, *, confirmed: bool) -> Action
         return Adopt()
     os_type = vm.os_type or spec.os_type
     if os_type is model.OsType.WINDOWS:
-        return _windows(spec)
+        return windows_plan.validate(spec, vm, confirmed=confirmed)
     if os_type is None:
         return Fail(
             Reason.INVALID_SPEC,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from vmgen.domain import images, model, policy
+from vmgen.domain import images, model, policy, windows_spec
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,33 @@ class SecretReader(Protocol):
 
     async def azure_credentials(self, namespace: str, name: str) -> AzureCredentials:
         """AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET of a service principal's Secret."""
+
+    async def basic_auth(self, namespace: str, name: str) -> tuple[str, str]:
+        """(username, password) of a kubernetes.io/basic-auth Secret (WinRM credentials)."""
+
+    async def ca_bundle(self, namespace: str, name: str) -> str:
+        """The PEM text under `ca.crt` (the CA of a guest's WinRM certificate)."""
+
+
+class WindowsGuest(Protocol):
+    """One Windows VM that runs the operator's PowerShell scripts (domain/windows.py), over WinRM or
+    through Azure Run Command."""
+
+    async def run(self, script: str, *, timeout: float) -> str:  # noqa: ASYNC109
+        """Run `script`; its output (the `vmgen-win` report line among it).
+
+        Raises GuestUnreachable (transient: nothing ran), AuthenticationRefused / InvalidSpec /
+        PermanentError (nothing ran), DeprovisionFailed (the script ran and failed: its errors in the
+        message), DeprovisionOutcomeUnknown (sent, then the connection was lost: it may have run)."""
+
+
+class WindowsGuests(Protocol):
+    """Opens a `WindowsGuest` per transport (spec.windows.transport)."""
+
+    def winrm(self, connection: windows_spec.WinRmConnection) -> WindowsGuest: ...
+
+    def run_command(self, compute: Compute, vm: model.VmRef, *, location: str) -> WindowsGuest:
+        """Managed run commands on `vm` through the Azure client `compute` already holds."""
 
 
 class VmLocks(Protocol):

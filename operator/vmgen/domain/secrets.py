@@ -13,6 +13,8 @@ from vmgen.domain import errors, ports
 
 SSH_KEY = "ssh-privatekey"
 AZURE_KEYS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
+BASIC_AUTH_KEYS = ("username", "password")
+CA_KEY = "ca.crt"
 
 
 def ssh_private_key(data: Mapping[str, bytes], *, namespace: str, name: str) -> bytes:
@@ -33,6 +35,29 @@ def azure_credentials(data: Mapping[str, bytes], *, namespace: str, name: str) -
         client_id=values["AZURE_CLIENT_ID"],
         client_secret=values["AZURE_CLIENT_SECRET"],
     )
+
+
+def basic_auth(data: Mapping[str, bytes], *, namespace: str, name: str) -> tuple[str, str]:
+    """(username, password) of a kubernetes.io/basic-auth Secret; the password is kept as it is (no
+    strip: spaces may be part of it)."""
+    username = _text(data, "username", namespace=namespace, name=name)
+    password = data.get("password", b"").decode("utf-8", errors="replace")
+    if not password:
+        raise errors.SecretKeyMissing(
+            f"Secret {namespace}/{name} has no key password (or it is empty); create it with: kubectl"
+            " create secret generic NAME --type=kubernetes.io/basic-auth --from-literal=username=USER"
+            " --from-literal=password=..."
+        )
+    return username, password
+
+
+def ca_bundle(data: Mapping[str, bytes], *, namespace: str, name: str) -> str:
+    pem = _text(data, CA_KEY, namespace=namespace, name=name)
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise errors.SecretKeyMissing(
+            f"Secret {namespace}/{name} key {CA_KEY} holds no PEM certificate (-----BEGIN CERTIFICATE-----)."
+        )
+    return pem
 
 
 def _text(data: Mapping[str, bytes], key: str, *, namespace: str, name: str) -> str:

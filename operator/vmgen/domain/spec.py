@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from vmgen.domain import capture_spec, errors, model
+from vmgen.domain import capture_spec, errors, model, windows_spec
 from vmgen.domain.phases import STEP_SEQUENCE, StepName
 
 _DURATION = re.compile(r"(\d+)([smh])")
@@ -66,6 +66,8 @@ class Spec:
     preserve_source: capture_spec.PreserveSource = field(default_factory=capture_spec.PreserveSource)
     capture: capture_spec.CaptureSpec = field(default_factory=capture_spec.CaptureSpec)
     deletion_policy: capture_spec.DeletionPolicy = capture_spec.DeletionPolicy.RETAIN
+    windows: windows_spec.WindowsSpec = field(default_factory=windows_spec.WindowsSpec)
+    """spec.windows and spec.winrm (domain/windows_spec.py)."""
 
     @property
     def steps(self) -> tuple[StepName, ...]:
@@ -111,6 +113,7 @@ class Spec:
             preserve_source=capture_spec.preserve_source(spec),
             capture=capture_spec.capture(spec),
             deletion_policy=capture_spec.deletion_policy(spec),
+            windows=windows_spec.parse(spec, duration=parse_duration),
         )
 
 

@@ -16,6 +16,7 @@ from vmgen.steps import (
     generalize,
     preflight,
     prepare_linux,
+    prepare_windows,
     publish,
     record,
     snapshot,
@@ -38,6 +39,7 @@ EXECUTORS: dict[type, Executor] = {
     **approval.EXECUTORS,
     **capture.EXECUTORS,
     **publish.EXECUTORS,
+    **prepare_windows.EXECUTORS,
 }
 
 

@@ -53,6 +53,7 @@ class Ports:
     locks: domain_ports.VmLocks
     clock: domain_ports.Clock
     policy: domain_ports.NamespacePolicy
+    windows: domain_ports.WindowsGuests
 
 
 class Record:

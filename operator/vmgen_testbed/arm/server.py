@@ -212,11 +212,13 @@ class ArmSimulator:
         security_type: str | None = None,
         hyper_v_generation: str = "V2",
         data_disks: int = 0,
+        extensions: tuple[tuple[str, str], ...] = (),
     ) -> None:
         """Create (or replace) a VM, its NIC in `<rg>-vnet/default`, and its subscription and resource
         group as needed. The guest is not called: it is expected to be in the state given (e.g. its
         sshd up for "running"). `security_type` is TrustedLaunch or ConfidentialVM (None: Standard);
-        `data_disks` gives the VM that many managed data disks (luns 0..n-1)."""
+        `data_disks` gives the VM that many managed data disks (luns 0..n-1); `extensions` are (publisher,
+        type) of VM extensions, as GET shows them in `resources`."""
         if os_type not in ("Linux", "Windows"):
             raise ValueError(f"os_type must be Linux or Windows, not {os_type!r}")
         if power_state not in POWER_STATES:
@@ -233,6 +235,7 @@ class ArmSimulator:
             guest=guest,
             security_type=security_type,
             hyper_v_generation=hyper_v_generation,
+            extensions=tuple(extensions),
         )
         vm.data_disks = [
             (lun, vm.os_disk_id.replace("_OsDisk_1_", f"_DataDisk_{lun}_")) for lun in range(data_disks)

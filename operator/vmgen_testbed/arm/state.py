@@ -110,6 +110,7 @@ class Vm:
     nic: str | None = None  # the NIC's id; seeded VMs use "<vm>-nic" in their resource group
     tags: dict[str, str] = field(default_factory=dict)
     failed: bool = False  # its creation ended Failed (Azure keeps such a VM until it is deleted)
+    extensions: tuple[tuple[str, str], ...] = ()  # (publisher, type) of each VM extension
 
     @property
     def id(self) -> str:
@@ -175,7 +176,7 @@ class Vm:
             }
         if with_instance_view:
             properties["instanceView"] = self.instance_view()
-        return {
+        body: dict[str, Any] = {
             "name": self.name,
             "id": self.id,
             "type": "Microsoft.Compute/virtualMachines",
@@ -183,6 +184,23 @@ class Vm:
             "tags": dict(self.tags),
             "properties": properties,
         }
+        if self.extensions:  # Azure lists a VM's extensions as its child `resources`
+            body["resources"] = [
+                {
+                    "id": f"{self.id}/extensions/{kind}",
+                    "name": kind,
+                    "type": "Microsoft.Compute/virtualMachines/extensions",
+                    "location": self.location,
+                    "properties": {
+                        "publisher": publisher,
+                        "type": kind,
+                        "typeHandlerVersion": "2.2",
+                        "provisioningState": "Succeeded",
+                    },
+                }
+                for publisher, kind in self.extensions
+            ]
+        return body
 
     @property
     def provisioning_state(self) -> str:

@@ -23,7 +23,12 @@ def _documents(path: Path) -> list[dict[str, Any]]:
 
 
 def test_the_examples_folder_holds_the_documented_manifests() -> None:
-    assert {path.name for path in EXAMPLES} >= {"linux.yaml", "secrets.yaml", "windows.yaml"}
+    assert {path.name for path in EXAMPLES} >= {
+        "linux.yaml",
+        "secrets.yaml",
+        "windows-winrm.yaml",
+        "windows-runcommand.yaml",
+    }
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])

@@ -25,6 +25,7 @@ async def test_a_certificate_from_another_ca_is_refused(vm: Any) -> None:
     with pytest.raises(errors.PermanentError, match="not trusted") as refused:
         await winrm.WinRmClient().run(target(vm, ca_pem=other), scripts.probe_script(output="x"))
     assert vm.password not in str(refused.value)
+    assert refused.value.reason == "WinRMCertificateUntrusted"
 
 
 async def test_a_wrong_password_is_refused_as_authentication(vm: Any) -> None:
@@ -33,6 +34,7 @@ async def test_a_wrong_password_is_refused_as_authentication(vm: Any) -> None:
             target(vm, password="not-the-password"), scripts.probe_script(output="x")
         )
     assert "not-the-password" not in str(refused.value)
+    assert refused.value.reason == "WinRMAuthenticationRefused"
 
 
 async def test_a_wrong_password_over_http_is_refused_too(vm: Any) -> None:
@@ -45,11 +47,12 @@ async def test_a_wrong_password_over_http_is_refused_too(vm: Any) -> None:
 
 async def test_basic_over_plain_http_is_refused_before_connecting(vm: Any) -> None:
     before = vm.endpoint.requests
-    with pytest.raises(errors.InvalidSpec, match="in the clear"):
+    with pytest.raises(errors.InvalidSpec, match="in the clear") as refused:
         await winrm.WinRmClient().run(
             target(vm, port=vm.endpoint.http_port, tls=False, auth="basic", ca_pem=None),
             scripts.probe_script(output="x"),
         )
+    assert refused.value.reason == "WinRMBasicOverHTTP"
     assert vm.endpoint.requests == before  # nothing reached the guest, although it would accept Basic
 
 
