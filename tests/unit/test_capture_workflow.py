@@ -227,3 +227,23 @@ class TestDeletionPolicy:
         await world.flow.clean_up(world.resource())
 
         assert world.azure.operations().count("delete_image_version") == 2
+
+
+class TestWindowsPreflight:
+    async def test_preflight_of_a_windows_vm_reports_every_guest_blocker_and_never_starts_sysprep(
+        self,
+    ) -> None:
+        from tests.unit.test_workflow import windows_world
+
+        world = windows_world(
+            findings={"roles": ["AD-Domain-Services"], "pendingReboot": ["PendingFileRenameOperations"]}
+        )
+        world.spec["mode"] = "Preflight"
+
+        await world.run()
+
+        reasons = [f["reason"] for f in world.status["outputs"]["findings"]]
+        assert Reason.UNSUPPORTED_SERVER_ROLE in reasons and len(reasons) == 2
+        assert world.status["phase"] == "PreflightComplete"
+        assert world.windows.machine.sysprep_starts == 0
+        assert writes(world) == []

@@ -209,6 +209,11 @@ def after_preflight(report: windows.PreflightReport, *, vm_name: str) -> Verdict
     )
 
 
+def preflight_findings(report: windows.PreflightReport) -> tuple[tuple[Reason, str], ...]:
+    """Every blocker of a Windows preflight report with the reason it fails under (spec.mode Preflight)."""
+    return tuple((_FINDING_REASONS[f.kind], f.message) for f in report.findings)
+
+
 def judge(state: windows.SysprepState, *, step: Step, timeout: timedelta, now: datetime) -> Verdict:
     """What a sysprep-state report means once intent was recorded (the step is Running or Unknown)."""
     progress = state.progress

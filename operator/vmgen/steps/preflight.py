@@ -10,9 +10,9 @@ Degraded). Only reads happen here: GETs, one read-only Run Command, one SSH logi
 
 from __future__ import annotations
 
-from vmgen.domain import errors, guest, model, planner
+from vmgen.domain import errors, guest, model, planner, windows, windows_plan
 from vmgen.domain.reasons import Reason
-from vmgen.steps import validate
+from vmgen.steps import prepare_windows, validate
 from vmgen.steps.base import Executor, Pass
 
 Finding = tuple[str, str]
@@ -53,6 +53,8 @@ def _azure(p: Pass, vm: model.VmObservation) -> list[Finding]:
 
 
 async def _guest(p: Pass, vm: model.VmObservation) -> list[Finding]:
+    if (vm.os_type or p.spec.os_type) is model.OsType.WINDOWS:
+        return await _windows_guest(p)
     ssh = p.spec.ssh
     if ssh is None or (p.spec.os_type or vm.os_type) is not model.OsType.LINUX:
         return []
@@ -74,6 +76,19 @@ async def _guest(p: Pass, vm: model.VmObservation) -> list[Finding]:
     except errors.VmgenError as exc:
         return [(exc.reason, exc.message)]
     return []
+
+
+async def _windows_guest(p: Pass) -> list[Finding]:
+    """The Windows preflight script (read-only), over the spec's transport, every blocker reported."""
+    try:
+        guest = await prepare_windows.open_guest(p)
+        output = await guest.run(windows.preflight_script(), timeout=prepare_windows.SCRIPT_SECONDS)
+        report = windows.parse_preflight(output)
+    except errors.VmgenError as exc:
+        return [(exc.reason, exc.message)]
+    except windows.ScriptOutputError as exc:
+        return [(Reason.WINDOWS_SCRIPT_FAILED, f"The preflight script's report was unreadable: {exc}")]
+    return [(reason, message) for reason, message in windows_plan.preflight_findings(report)]
 
 
 EXECUTORS: dict[type, Executor] = {planner.RunPreflight: run}

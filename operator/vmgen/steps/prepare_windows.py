@@ -56,7 +56,7 @@ async def validate(p: Pass, action: ValidateWindows) -> float:
 
 
 async def start(p: Pass, action: StartSysprep) -> float | None:
-    guest = await _guest(p)
+    guest = await open_guest(p)
     report = _parsed(windows.parse_preflight, await _read(guest, windows.preflight_script()))
     verdict = windows_plan.after_preflight(report, vm_name=p.spec.vm.name)
     if isinstance(verdict, windows_plan.GiveUp):
@@ -91,7 +91,7 @@ async def start(p: Pass, action: StartSysprep) -> float | None:
 
 
 async def check(p: Pass, action: CheckSysprep) -> float | None:
-    guest = await _guest(p)
+    guest = await open_guest(p)
     step = p.status.step(StepName.DEPROVISION)
     try:
         output = await _read(guest, windows.sysprep_state_script())
@@ -156,7 +156,8 @@ async def _finish(p: Pass, reason: Reason, message: str) -> float:
     return 0.0
 
 
-async def _guest(p: Pass) -> domain_ports.WindowsGuest:
+async def open_guest(p: Pass) -> domain_ports.WindowsGuest:
+    """The spec's transport to the guest (preflight mode uses it too)."""
     if p.spec.windows.transport is Transport.RUN_COMMAND:
         return await prepare_windows_runcommand.open_guest(p)
     return await prepare_windows_winrm.open_guest(p)
