@@ -225,7 +225,13 @@ def run(settings: config.Config) -> None:
     wiring.check_startup(settings)
     runtime = wiring.build(settings)
     if settings.metrics_port:
-        wiring.serve_metrics(runtime, settings.metrics_port)
+        try:
+            wiring.serve_metrics(runtime, settings.metrics_port)
+        except OSError as exc:
+            runtime.close()
+            raise config.StartupError(
+                f"cannot serve metrics on port {settings.metrics_port}: {exc.strerror}"
+            ) from None
     logging.getLogger("vmgen").info(
         "vmgen starting: ARM %s, namespaces %s, leases in %s, poll every %gs, leader election %s (pid %d)",
         settings.arm_endpoint,
@@ -237,6 +243,8 @@ def run(settings: config.Config) -> None:
     )
     try:
         asyncio.run(_operate(settings, runtime))
+    except OSError as exc:  # a port kopf's liveness endpoint could not bind, most often
+        raise config.StartupError(f"cannot serve the operator: {exc.strerror or exc}") from None
     finally:
         runtime.close()
 

@@ -8,6 +8,7 @@ prove that it resumes from status; its log is kept in a file so tests can search
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -163,7 +164,17 @@ class OperatorProcess:
         self.stop()
 
 
+_LISTEN_PORTS = range(20000, 32000)
+"""Below Linux's ephemeral range (32768-60999): a port picked there and bound a moment later by the
+operator can be taken meanwhile by any outgoing connection's local port (seen when tests run side by side)."""
+
+
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    for port in random.sample(_LISTEN_PORTS, 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000 on 127.0.0.1")
