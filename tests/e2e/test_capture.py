@@ -1,0 +1,152 @@
+"""The image path end to end: a running Linux VM is snapshotted, generalized, captured as a managed image
+and published as a gallery image version replicated to two regions, by the real operator process.
+
+The simulator's request log is the witness of order (the snapshot is taken before anything touches the
+guest) and of sources (the image from the VM, the version from the image or straight from the VM).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e import capture_world as cw
+from tests.e2e.conftest import World, assert_guest_deprovisioned, condition
+from vmgen_testbed.arm.galleries import REPLICATION
+from vmgen_testbed.arm.server import Fault
+
+STEPS = ("validate", "snapshot", "deprovision", "shutdown", "generalize", "capture", "publish")
+
+
+class TestTheImagePath:
+    def test_snapshot_managed_image_and_version_in_two_regions_end_ready_with_their_ids_in_outputs(
+        self, world: World, linux_vm: Any
+    ) -> None:
+        vm = linux_vm()
+        version = cw.gallery(world, vm)
+        world.arm.clear_requests()
+        cw.capture_job(world, "golden", vm, version=version)
+
+        body = world.wait_ready("golden", timeout=150)
+
+        status = body["status"]
+        assert status["phase"] == "Succeeded"
+        assert [s for s in STEPS if status["steps"][s]["state"] == "Succeeded"] == list(STEPS)
+        for kind in ("Ready", "SourcePreserved", "Deprovisioned", "Generalized", "Captured", "Published"):
+            assert condition(body, kind)["status"] == "True", kind
+        out = status["outputs"]
+        azure_vm = world.arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)
+        assert azure_vm["generalized"] is True
+        (snapshot_id,) = out["snapshots"]
+        snapshot = world.arm.resource(snapshot_id)
+        assert snapshot is not None and snapshot["properties"]["provisioningState"] == "Succeeded"
+        image = world.arm.resource(out["managedImageId"])
+        assert image is not None and image["properties"]["provisioningState"] == "Succeeded"
+        assert image["properties"]["sourceVirtualMachine"]["id"].lower() == status["vm"]["id"].lower()
+        assert image["properties"]["hyperVGeneration"] == "V2"
+        published = world.arm.resource(out["galleryImageVersionId"])
+        assert published is not None and published["properties"]["provisioningState"] == "Succeeded"
+        # Both were asked for: the version is made from the managed image, not from the VM again.
+        assert published["properties"]["storageProfile"]["source"]["id"] == out["managedImageId"]
+        assert [r["name"] for r in published["properties"]["publishingProfile"]["targetRegions"]] == list(
+            cw.REGIONS
+        )
+        assert out["replication"] == {region: "Completed" for region in cw.REGIONS}
+        assert out["managedImageId"] in condition(body, "Ready")["message"]
+        assert_guest_deprovisioned(vm)
+
+        requests = cw.arm_requests(world)
+        ops = [r.operation for r in requests]
+        creation = next(r for r in requests if r.operation == "createSnapshot")
+        assert creation.request_body["properties"]["creationData"] == {
+            "createOption": "Copy",
+            "sourceResourceId": snapshot["properties"]["creationData"]["sourceResourceId"],
+        }
+        assert "_OsDisk_" in creation.request_body["properties"]["creationData"]["sourceResourceId"]
+        # Order: snapshot, then the look at the guest before deprovision, deallocate, generalize, the image,
+        # the version; and the snapshot was complete before anything touched the guest.
+        firsts = [ops.index(op) for op in ("createSnapshot", "runCommand", "deallocate", "generalize")]
+        firsts += [ops.index(op) for op in ("createImage", "createGalleryImageVersion")]
+        assert firsts == sorted(firsts), ops
+        taken = cw.snapshot_files(world, snapshot_id)
+        assert "var/lib/waagent/ovf-env.xml" in taken, "the snapshot was taken after deprovision"
+        assert f"home/{vm.sandbox.username}" in taken
+        for op in ("createSnapshot", "createImage", "createGalleryImageVersion", "deallocate", "generalize"):
+            assert ops.count(op) == 1, (op, ops)
+        assert "start" not in ops
+        writes = sorted({r.operation for r in cw.writes(world)})
+        print(f"\nARM requests for one capture job: {len(requests)}; writes: {', '.join(writes)}")
+        assert len(requests) < 150
+
+    def test_a_version_alone_is_published_straight_from_the_vm(self, world: World, linux_vm: Any) -> None:
+        vm = linux_vm()
+        version = cw.gallery(world, vm)
+        world.arm.clear_requests()
+        cw.capture_job(world, "from-vm", vm, version=version, managed_image=False, snapshot=False)
+
+        body = world.wait_ready("from-vm", timeout=120)
+
+        out = body["status"]["outputs"]
+        assert "managedImageId" not in out and "snapshots" not in out
+        published = world.arm.resource(out["galleryImageVersionId"])
+        assert published is not None
+        source = published["properties"]["storageProfile"]["source"]
+        assert source["virtualMachineId"].lower() == body["status"]["vm"]["id"].lower()
+        assert cw.count(world, "createImage") == 0 and cw.count(world, "createSnapshot") == 0
+        assert cw.count(world, "createGalleryImageVersion") == 1
+
+
+class TestReplication:
+    def test_replication_slower_than_several_polls_shows_progress_and_still_ends_ready(
+        self, world: World, linux_vm: Any
+    ) -> None:
+        vm = linux_vm()
+        version = cw.gallery(world, vm)
+        world.arm.clear_requests()
+        world.arm.set_latency(REPLICATION, 14.0)  # the publish step looks every 5 s
+        try:
+            cw.capture_job(world, "slow", vm, version=version, managed_image=False, snapshot=False)
+            replicating = world.wait_for(
+                "slow",
+                lambda b: set(cw.outputs(b).get("replication", {}).values()) == {"Replicating"},
+                timeout=120,
+                what="per-region progress in status.outputs.replication",
+            )
+            body = world.wait_ready("slow", timeout=120)
+        finally:
+            world.arm.set_latency(REPLICATION, 0.0)
+
+        assert replicating["status"]["phase"] == "Replicating"
+        assert set(cw.outputs(replicating)["replication"]) == set(cw.REGIONS)
+        assert "Replicating" in replicating["status"]["steps"]["publish"]["message"]
+        assert cw.outputs(body)["replication"] == {region: "Completed" for region in cw.REGIONS}
+        looks = [
+            r
+            for r in cw.arm_requests(world)
+            if r.operation == "getGalleryImageVersion" and r.query.get("$expand") == "ReplicationStatus"
+        ]
+        assert len(looks) >= 3, "replication outlived several polls"
+        assert cw.count(world, "createGalleryImageVersion") == 1
+
+    def test_a_version_that_azure_ended_failed_is_deleted_and_made_again(
+        self, world: World, linux_vm: Any
+    ) -> None:
+        vm = linux_vm()
+        version = cw.gallery(world, vm)
+        world.arm.clear_requests()
+        world.arm.inject(Fault(kind="failed-operation", operation="createGalleryImageVersion", count=1))
+        try:
+            cw.capture_job(world, "failed-once", vm, version=version, managed_image=False, snapshot=False)
+            body = world.wait_ready("failed-once", timeout=150)
+        finally:
+            world.arm.clear_faults()
+
+        assert cw.count(world, "createGalleryImageVersion") == 2
+        assert cw.count(world, "deleteGalleryImageVersion") == 1
+        published = world.arm.resource(cw.outputs(body)["galleryImageVersionId"])
+        assert published is not None and published["properties"]["provisioningState"] == "Succeeded"
+        warnings = [
+            e
+            for e in world.events()
+            if e["type"] == "Warning" and e["involvedObject"]["name"] == "failed-once"
+        ]
+        assert any("ended Failed" in e["message"] for e in warnings), warnings
