@@ -7,6 +7,7 @@ guest) and of sources (the image from the VM, the version from the image or stra
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -25,9 +26,11 @@ class TestTheImagePath:
         vm = linux_vm()
         version = cw.gallery(world, vm)
         world.arm.clear_requests()
+        applied = time.monotonic()
         cw.capture_job(world, "golden", vm, version=version)
 
         body = world.wait_ready("golden", timeout=150)
+        took = time.monotonic() - applied
 
         status = body["status"]
         assert status["phase"] == "Succeeded"
@@ -75,7 +78,7 @@ class TestTheImagePath:
             assert ops.count(op) == 1, (op, ops)
         assert "start" not in ops
         tally = ", ".join(f"{op} {n}" for op, n in sorted(Counter(ops).items()))
-        print(f"\nARM requests for one capture job: {len(requests)} ({tally})")
+        print(f"\napply to Ready: {took:.1f} s; ARM requests for one capture job: {len(requests)} ({tally})")
         assert len(requests) < 150
 
     def test_a_version_alone_is_published_straight_from_the_vm(self, world: World, linux_vm: Any) -> None:
