@@ -154,3 +154,49 @@ class TestReplication:
             if e["type"] == "Warning" and e["involvedObject"]["name"] == "failed-once"
         ]
         assert any("ended Failed" in e["message"] for e in warnings), warnings
+
+    def test_a_failed_version_left_by_an_earlier_attempt_is_recovered_by_the_recreated_resource(
+        self, world: World, linux_vm: Any
+    ) -> None:
+        """The first resource is deleted while its version replicates, and Azure then ends that version
+        Failed; the resource applied again adopts the generalized VM, deletes the Failed version and makes
+        it again."""
+        vm = linux_vm()
+        version = cw.gallery(world, vm)
+        world.arm.clear_requests()
+        world.arm.set_latency(REPLICATION, 4.0)
+        try:
+            manifest = cw.capture_job(world, "again", vm, version=version, managed_image=False)
+            first = world.wait_for(
+                "again",
+                lambda b: (
+                    cw.step_state(b, "publish") == "Running"
+                    and bool(cw.outputs(b).get("galleryImageVersionId"))
+                ),
+                timeout=120,
+                what="publishing",
+            )
+            version_id = cw.outputs(first)["galleryImageVersionId"]
+            world.arm.inject(Fault(kind="failed-operation", operation="createGalleryImageVersion", count=1))
+            world.kubectl("delete", "vmgen", "again", "--timeout=60s")
+            deadline = time.monotonic() + 30
+            while (world.arm.resource(version_id) or {}).get("properties", {}).get(
+                "provisioningState"
+            ) != "Failed":
+                assert time.monotonic() < deadline, "the version did not end Failed"
+                time.sleep(0.1)
+        finally:
+            world.arm.clear_faults()
+            world.arm.set_latency(REPLICATION, 0.0)
+
+        world.apply(manifest)
+        body = world.wait_ready("again", timeout=120)
+
+        assert condition(body, "Generalized")["reason"] == "AdoptedGeneralizedVM"
+        assert cw.outputs(body)["galleryImageVersionId"] == version_id
+        published = world.arm.resource(version_id)
+        assert published is not None and published["properties"]["provisioningState"] == "Succeeded"
+        assert cw.count(world, "createGalleryImageVersion") == 2
+        assert cw.count(world, "deleteGalleryImageVersion") == 1
+        assert cw.count(world, "deallocate") == 1 and cw.count(world, "generalize") == 1
+        assert_guest_deprovisioned(vm)
