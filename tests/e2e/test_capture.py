@@ -200,3 +200,26 @@ class TestReplication:
         assert cw.count(world, "deleteGalleryImageVersion") == 1
         assert cw.count(world, "deallocate") == 1 and cw.count(world, "generalize") == 1
         assert_guest_deprovisioned(vm)
+
+
+class TestARecreatedResource:
+    def test_applied_again_after_a_finished_job_it_adopts_its_own_image_and_version(
+        self, world: World, linux_vm: Any
+    ) -> None:
+        """GitOps may delete and apply a finished resource again (a prune, a sync): with Retain, what the
+        first one made is still there, tagged as this resource's, and is adopted instead of made again."""
+        vm = linux_vm()
+        version = cw.gallery(world, vm)
+        world.arm.clear_requests()
+        manifest = cw.capture_job(world, "reapplied", vm, version=version, snapshot=False)
+        first = cw.outputs(world.wait_ready("reapplied", timeout=150))
+        world.kubectl("delete", "vmgen", "reapplied", "--timeout=60s")
+
+        world.apply(manifest)
+        body = world.wait_ready("reapplied", timeout=120)
+
+        again = cw.outputs(body)
+        assert again["managedImageId"] == first["managedImageId"]
+        assert again["galleryImageVersionId"] == first["galleryImageVersionId"]
+        assert first["managedImageId"] in condition(body, "Ready")["message"]
+        assert cw.count(world, "createImage") == 1 and cw.count(world, "createGalleryImageVersion") == 1
