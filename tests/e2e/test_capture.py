@@ -98,6 +98,35 @@ class TestTheImagePath:
         assert cw.count(world, "createImage") == 0 and cw.count(world, "createSnapshot") == 0
         assert cw.count(world, "createGalleryImageVersion") == 1
 
+    def test_every_disk_of_the_vm_is_snapshotted_from_that_disk(self, world: World, linux_vm: Any) -> None:
+        vm = linux_vm()
+        world.arm.seed_vm(
+            subscription_id=vm.subscription_id,
+            resource_group=vm.resource_group,
+            name=vm.name,
+            guest=vm.sandbox,
+            data_disks=2,
+        )
+        world.arm.clear_requests()
+        cw.capture_job(world, "all-disks", vm, managed_image=False)
+
+        body = world.wait_ready("all-disks", timeout=120)
+
+        snapshots = cw.outputs(body)["snapshots"]
+        assert [s.rsplit("/", 1)[-1].split("-vmgen-")[0] for s in snapshots] == [
+            f"{vm.name}-os",
+            f"{vm.name}-lun0",
+            f"{vm.name}-lun1",
+        ]
+        sources = []
+        for snapshot_id in snapshots:
+            snapshot = world.arm.resource(snapshot_id)
+            assert snapshot is not None and snapshot["properties"]["provisioningState"] == "Succeeded"
+            sources.append(snapshot["properties"]["creationData"]["sourceResourceId"].rsplit("/", 1)[-1])
+        assert ["_OsDisk_" in s for s in sources] == [True, False, False]
+        assert ["_DataDisk_0_" in sources[1], "_DataDisk_1_" in sources[2]] == [True, True]
+        assert cw.count(world, "createSnapshot") == 3
+
 
 class TestReplication:
     def test_replication_slower_than_several_polls_shows_progress_and_still_ends_ready(

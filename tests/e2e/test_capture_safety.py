@@ -114,6 +114,29 @@ class TestDeletionPolicy:
         assert world.arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)["generalized"] is True
         assert not [r for r in cw.arm_requests(world) if r.method == "DELETE"]
 
+    def test_delete_while_awaiting_approval_removes_the_snapshots_and_leaves_the_vm_as_it_was(
+        self, world: World, linux_vm: Any
+    ) -> None:
+        """GitOps: merged, looked at, not approved after all: deleting the resource undoes the snapshot."""
+        vm = linux_vm()
+        before = cw.guest_files(vm)
+        cw.capture_job(
+            world, "withdrawn", vm, managed_image=False, approval="Manual", deletionPolicy="Delete"
+        )
+        waiting = world.wait_for(
+            "withdrawn",
+            lambda b: b.get("status", {}).get("phase") == "AwaitingApproval",
+            timeout=90,
+            what="AwaitingApproval",
+        )
+        (snapshot_id,) = cw.outputs(waiting)["snapshots"]
+        assert world.arm.resource(snapshot_id) is not None
+
+        world.kubectl("delete", "vmgen", "withdrawn", "--timeout=90s")
+
+        assert world.arm.resource(snapshot_id) is None
+        assert_vm_untouched(world, vm, before)
+
 
 class TestManualApproval:
     def test_the_guest_is_untouched_until_the_approve_annotation_is_set(
