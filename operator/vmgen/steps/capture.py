@@ -5,6 +5,9 @@ already began it: nothing is created twice. A pass begins the image when it is m
 Azure ended it Failed, after deleting that one), records its id in status.outputs.managedImageId as soon as
 Azure accepted it, and checkpoints once it is Succeeded; meanwhile it looks again every few seconds,
 bounded by spec.timeouts.capture. The VM's Hyper-V generation is carried over, as Azure requires.
+An image found by name counts as this resource's only when its id is in status.outputs or its
+`vmgen-owner` tag names this resource (a recreated resource adopts its earlier attempt's image, and
+records the id); anyone else's image of that name fails the step instead of being claimed.
 """
 
 from __future__ import annotations

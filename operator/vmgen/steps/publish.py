@@ -5,7 +5,9 @@ the version is made from the managed image when the job made one, else straight 
 (`storageProfile.source.virtualMachineId`). A version that Azure ended Failed (this attempt's or an earlier
 one's) is deleted and made again. Replication that outlives a poll is normal: status.outputs.replication
 shows each region's state meanwhile, and the step checkpoints once provisioning is Succeeded and the
-aggregated replication Completed, bounded by spec.timeouts.capture.
+aggregated replication Completed, bounded by spec.timeouts.capture. A version found by number counts
+as this resource's only when its id is in status.outputs or its `vmgen-owner` tag names this resource;
+another's version is neither adopted nor, when Failed, deleted: the step fails with ImageVersionExists.
 """
 
 from __future__ import annotations
