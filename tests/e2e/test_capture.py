@@ -98,6 +98,29 @@ class TestTheImagePath:
         assert cw.count(world, "createImage") == 0 and cw.count(world, "createSnapshot") == 0
         assert cw.count(world, "createGalleryImageVersion") == 1
 
+    def test_a_trusted_launch_vm_is_published_to_a_trusted_launch_definition_straight_from_the_vm(
+        self, world: World, linux_vm: Any
+    ) -> None:
+        vm = linux_vm()
+        world.arm.seed_vm(
+            subscription_id=vm.subscription_id,
+            resource_group=vm.resource_group,
+            name=vm.name,
+            guest=vm.sandbox,
+            security_type="TrustedLaunch",
+        )
+        version = cw.gallery(world, vm, security_type="TrustedLaunch")
+        world.arm.clear_requests()
+        cw.capture_job(world, "trusted", vm, version=version, managed_image=False)
+
+        body = world.wait_ready("trusted", timeout=120)
+
+        published = world.arm.resource(cw.outputs(body)["galleryImageVersionId"])
+        assert published is not None and published["properties"]["provisioningState"] == "Succeeded"
+        source = published["properties"]["storageProfile"]["source"]
+        assert source["virtualMachineId"].lower() == body["status"]["vm"]["id"].lower()
+        assert cw.count(world, "createImage") == 0
+
     def test_every_disk_of_the_vm_is_snapshotted_from_that_disk(self, world: World, linux_vm: Any) -> None:
         vm = linux_vm()
         world.arm.seed_vm(
