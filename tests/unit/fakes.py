@@ -202,7 +202,7 @@ class FakeCompute:
         self._record("begin_managed_image", ref.name)
         if not self._azure.vms[request.source_vm.rsplit("/", 1)[-1]].generalized:
             raise errors.AzureOperationNotAllowed("OperationNotAllowed: the VM is not generalized")
-        self._azure.managed_images[ref.name] = FakeResource(source=request.source_vm)
+        self._azure.managed_images[ref.name] = FakeResource(source=request.source_vm, tags=request.tags)
         return model.ContinuationToken(f"image-{ref.name}")
 
     async def wait_managed_image(
@@ -215,7 +215,7 @@ class FakeCompute:
         found = self._settle(f"image/{ref.name}", self._azure.managed_images.get(ref.name))
         if found is None:
             return None
-        return images.ManagedImage(images.ImageId(ref.name), found.state, found.source, "V2")
+        return images.ManagedImage(images.ImageId(ref.name), found.state, found.source, "V2", found.tags)
 
     async def delete_managed_image(self, ref: images.ResourceRef) -> None:
         self._record("delete_managed_image", ref.name)
@@ -230,7 +230,9 @@ class FakeCompute:
     ) -> model.ContinuationToken:
         self._record("begin_image_version", ref.version)
         regions = tuple(r.name for r in request.target_regions)
-        self._azure.versions[ref.version] = FakeResource(source=request.source_id, regions=regions)
+        self._azure.versions[ref.version] = FakeResource(
+            source=request.source_id, regions=regions, tags=request.tags
+        )
         return model.ContinuationToken(f"version-{ref.version}")
 
     async def get_image_version(self, ref: images.ImageVersionRef) -> images.ImageVersion | None:
@@ -246,6 +248,7 @@ class FakeCompute:
             found.source,
             images.ReplicationState.COMPLETED if done else images.ReplicationState.IN_PROGRESS,
             tuple(images.RegionReplication(r, state, 100 if done else 50) for r in found.regions),
+            found.tags,
         )
 
     async def delete_image_version(self, ref: images.ImageVersionRef) -> None:
@@ -261,6 +264,7 @@ class FakeResource:
     state: str = "Creating"
     reads: int = 0
     regions: tuple[str, ...] = ()
+    tags: images.Tags = ()
 
 
 class FakeAzure:

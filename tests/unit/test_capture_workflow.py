@@ -6,7 +6,7 @@ from typing import Any
 
 from tests.unit import fakes
 from tests.unit.test_workflow import World
-from vmgen.domain import images, model, planner
+from vmgen.domain import capture, images, model, planner
 from vmgen.domain.reasons import Reason
 
 DEFINITION = images.ImageDefinition(
@@ -111,6 +111,47 @@ class TestTheImagePath:
         assert world.status["phase"] == "Succeeded"
         assert world.step_state("deprovision") == "Skipped"
         assert world.step_state("capture") == "Succeeded"
+
+
+class TestWhatAnAdoptedVmFindsInAzure:
+    async def test_an_image_and_version_tagged_as_this_resources_are_adopted_with_their_ids(self) -> None:
+        vm = fakes.linux_vm(power_state=model.PowerState.DEALLOCATED, generalized=True)
+        world = World(vm, capture=CAPTURE)
+        world.azure.definitions["web"] = DEFINITION
+        ours = capture.tags(world.resource().holder)
+        world.azure.managed_images["web-golden-img"] = fakes.FakeResource("vm", "Succeeded", tags=ours)
+        regions = ("westeurope", "northeurope")
+        world.azure.versions["1.4.0"] = fakes.FakeResource("img", "Succeeded", regions=regions, tags=ours)
+
+        await world.run(passes=30)
+
+        assert world.status["phase"] == "Succeeded"
+        assert world.status["outputs"]["managedImageId"].endswith("/images/web-golden-img")
+        assert world.status["outputs"]["galleryImageVersionId"].endswith("/versions/1.4.0")
+        assert "begin_managed_image" not in writes(world) and "begin_image_version" not in writes(world)
+
+    async def test_a_version_that_another_made_is_neither_adopted_nor_deleted(self) -> None:
+        vm = fakes.linux_vm(power_state=model.PowerState.DEALLOCATED, generalized=True)
+        world = World(vm, capture={"galleryImageVersion": VERSION})
+        world.azure.definitions["web"] = DEFINITION
+        world.azure.versions["1.4.0"] = fakes.FakeResource("x", "Failed", tags=capture.tags("other/one"))
+
+        await world.run(passes=30)
+
+        assert world.status["phase"] == "Failed"
+        assert world.condition("Ready")["reason"] == Reason.IMAGE_VERSION_EXISTS
+        assert "delete_image_version" not in writes(world) and "begin_image_version" not in writes(world)
+
+    async def test_a_managed_image_that_another_made_is_not_adopted(self) -> None:
+        vm = fakes.linux_vm(power_state=model.PowerState.DEALLOCATED, generalized=True)
+        world = World(vm, capture={"managedImage": {"name": "img"}})
+        world.azure.managed_images["img"] = fakes.FakeResource("vm", "Succeeded")
+
+        await world.run(passes=30)
+
+        assert world.status["phase"] == "Failed"
+        assert world.condition("Ready")["reason"] == Reason.CAPTURE_FAILED
+        assert "managedImageId" not in world.status.get("outputs", {})
 
 
 class TestPreconditions:

@@ -231,6 +231,7 @@ class AzureImages:
                 )
                 for region in (status.summary or [] if status else [])
             ),
+            tags=_tags(found.tags),
         )
 
     async def delete_image_version(self, ref: images.ImageVersionRef) -> None:
@@ -321,6 +322,10 @@ def _text(value: object) -> str | None:
     return str(getattr(value, "value", value))
 
 
+def _tags(tags: dict[str, str] | None) -> images.Tags:
+    return tuple(sorted((str(k), str(v)) for k, v in (tags or {}).items()))
+
+
 def _snapshot(found: azmodels.Snapshot) -> images.Snapshot:
     creation = found.creation_data
     return images.Snapshot(
@@ -339,4 +344,5 @@ def _managed_image(found: azmodels.Image) -> images.ManagedImage:
         provisioning_state=_text(found.provisioning_state) or "Unknown",
         source_vm=str(source.id) if source and source.id else None,
         hyper_v_generation=_text(found.hyper_v_generation) or "V1",
+        tags=_tags(found.tags),
     )

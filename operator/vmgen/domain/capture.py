@@ -55,6 +55,28 @@ def tags(owner: str) -> images.Tags:
     return ((OWNER_TAG, owner),)
 
 
+def made_by(found: images.Tags, owner: str) -> bool:
+    """Whether a resource's tags say that `owner` (an earlier attempt of this resource) created it."""
+    return (OWNER_TAG, owner) in found
+
+
+def image_findings(
+    image_id: str, found: images.ManagedImage | None, *, recorded: str, owner: str
+) -> tuple[Finding, ...]:
+    """A managed image of that name that this resource did not make (not recorded, not tagged) is not
+    adopted: claiming it would put another's image in status, and deletionPolicy Delete would remove it."""
+    if found is None or recorded == image_id or made_by(found.tags, owner):
+        return ()
+    return (
+        Finding(
+            Reason.CAPTURE_FAILED,
+            f"Managed image {image_id} exists already and was not made by this resource (its tag"
+            f" {OWNER_TAG} does not name {owner}). Choose another spec.capture.managedImage.name, or delete"
+            " that image, then recreate this resource; it adopts the generalized VM.",
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class DiskSnapshot:
     ref: images.ResourceRef

@@ -152,6 +152,7 @@ class ManagedImage:
     provisioning_state: str
     source_vm: str | None
     hyper_v_generation: str
+    tags: Tags = ()
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ class ImageVersion:
     source_id: str
     aggregated: ReplicationState
     regions: tuple[RegionReplication, ...]
+    tags: Tags = ()
 
     @property
     def ready(self) -> bool:

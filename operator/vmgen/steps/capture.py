@@ -5,6 +5,9 @@ already began it: nothing is created twice. A pass begins the image when it is m
 Azure ended it Failed, after deleting that one), records its id in status.outputs.managedImageId as soon as
 Azure accepted it, and checkpoints once it is Succeeded; meanwhile it looks again every few seconds,
 bounded by spec.timeouts.capture. The VM's Hyper-V generation is carried over, as Azure requires.
+An image found by name counts as this resource's only when its id is in status.outputs or its
+`vmgen-owner` tag names this resource (a recreated resource adopts its earlier attempt's image, and
+records the id); anyone else's image of that name fails the step instead of being claimed.
 """
 
 from __future__ import annotations
@@ -26,11 +29,16 @@ async def capture_image(p: Pass, action: planner.CaptureImage) -> float:
         await p.save(p.status.begin(StepName.CAPTURE, message=f"Creating managed image {ref.name}.", at=p.at))
     azure = p.azure()
     found = await azure.get_managed_image(ref)
+    recorded, owner = p.status.outputs.managed_image_id, p.resource.holder
+    if findings := capture.image_findings(image_id, found, recorded=recorded, owner=owner):
+        raise errors.PermanentError(findings[0].message, reason=findings[0].reason)
     if found is not None and found.provisioning_state == "Succeeded":
         message = f"Managed image {image_id} created from VM {p.spec.vm.name}."
         p.events.normal(Reason.MANAGED_IMAGE_CREATED, message)
+        # Recorded here too: an image an earlier attempt made (tagged as ours) is adopted with its id.
+        status = p.status.with_outputs(replace(p.status.outputs, managed_image_id=image_id))
         await p.save(
-            p.status.finish(StepName.CAPTURE, reason=Reason.MANAGED_IMAGE_CREATED, message=message, at=p.at)
+            status.finish(StepName.CAPTURE, reason=Reason.MANAGED_IMAGE_CREATED, message=message, at=p.at)
         )
         return 0.0
     if found is None or found.provisioning_state == "Failed":

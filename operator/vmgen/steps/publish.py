@@ -5,7 +5,9 @@ the version is made from the managed image when the job made one, else straight 
 (`storageProfile.source.virtualMachineId`). A version that Azure ended Failed (this attempt's or an earlier
 one's) is deleted and made again. Replication that outlives a poll is normal: status.outputs.replication
 shows each region's state meanwhile, and the step checkpoints once provisioning is Succeeded and the
-aggregated replication Completed, bounded by spec.timeouts.capture.
+aggregated replication Completed, bounded by spec.timeouts.capture. A version found by number counts
+as this resource's only when its id is in status.outputs or its `vmgen-owner` tag names this resource;
+another's version is neither adopted nor, when Failed, deleted: the step fails with ImageVersionExists.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ async def publish(p: Pass, action: planner.PublishVersion) -> float:
         )
     azure = p.azure()
     found = await azure.get_image_version(ref)
+    _refuse_anothers(p, found, version_id)
     if found is not None and found.ready:
         message = f"Gallery image version {version_id} published and replicated to every target region."
         p.events.normal(Reason.IMAGE_VERSION_PUBLISHED, message)
-        status = p.status.with_outputs(replace(p.status.outputs, replication=_regions(found)))
+        # Recorded here too: a version an earlier attempt made (tagged as ours) is adopted with its id.
+        outputs = replace(p.status.outputs, gallery_image_version_id=version_id, replication=_regions(found))
+        status = p.status.with_outputs(outputs)
         await p.save(
             status.finish(StepName.PUBLISH, reason=Reason.IMAGE_VERSION_PUBLISHED, message=message, at=p.at)
         )
@@ -75,6 +80,20 @@ async def publish(p: Pass, action: planner.PublishVersion) -> float:
             reason=Reason.TIMEOUT,
         )
     return capture.POLL_SECONDS
+
+
+def _refuse_anothers(p: Pass, found: images.ImageVersion | None, version_id: str) -> None:
+    """Never adopt, nor delete when Failed, a version that this resource did not make (not recorded in
+    status, not tagged as ours): deletionPolicy Delete would later remove it too."""
+    if found is None or p.status.outputs.gallery_image_version_id == version_id:
+        return
+    if not capture.made_by(found.tags, p.resource.holder):
+        raise errors.PermanentError(
+            f"Gallery image version {version_id} exists already and was not made by this resource (its tag"
+            f" {capture.OWNER_TAG} does not name {p.resource.holder}). The VM is generalized: choose another"
+            " spec.capture.galleryImageVersion.version, then recreate this resource; it adopts the VM.",
+            reason=Reason.IMAGE_VERSION_EXISTS,
+        )
 
 
 def _regions(version: images.ImageVersion) -> dict[str, str]:

@@ -40,7 +40,9 @@ async def capture_findings(p: Pass, vm: model.VmObservation) -> tuple[capture.Fi
     definition = await azure.get_image_definition(ref.definition)
     findings += capture.definition_findings(wanted, vm, definition)
     existing = await azure.get_image_version(ref)
-    owned = p.status.outputs.gallery_image_version_id == capture.version_id(ref)
+    owned = p.status.outputs.gallery_image_version_id == capture.version_id(ref) or (
+        existing is not None and capture.made_by(existing.tags, p.resource.holder)
+    )
     return findings + capture.version_findings(wanted, existing, owned=owned)
 
 
