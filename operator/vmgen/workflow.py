@@ -30,7 +30,7 @@ from vmgen import steps
 from vmgen.domain import errors, planner, ports, retry, secrets
 from vmgen.domain.spec import Spec
 from vmgen.domain.status import Stamp, Status, StepName, VmInfo
-from vmgen.steps import record
+from vmgen.steps import prepare_linux, record
 from vmgen.steps.base import Pass, Ports, Record, Resource
 
 __all__ = ["Ports", "Resource", "Workflow"]
@@ -100,6 +100,8 @@ class Workflow:
         if holder is not None:  # another resource holds the VM
             action = planner.plan(p.spec, self.status, None, now=p.now(), confirmed=False, claimed_by=holder)
             return await steps.perform(p, action)
+        if (delay := await prepare_linux.reach_before_observing(p)) is not None:
+            return delay  # the guest still cannot be reached: this try cost no Azure request
         p.compute = await self._compute(await self._azure_credentials(p))
         observation = await p.compute.observe(p.spec.vm)
         if observation is not None:
