@@ -16,6 +16,8 @@ PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 PUBLIC_CREDENTIAL_SCOPE = "https://management.azure.com/.default"
 PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 DEFAULT_POLL_INTERVAL = 5.0
+DEFAULT_MAX_REQUESTS_IN_FLIGHT = 64
+DEFAULT_MAX_SUBSCRIPTION_REQUESTS_IN_FLIGHT = 16
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class Config:
     liveness_endpoint: str | None = None
     """e.g. http://0.0.0.0:8080/healthz for the Deployment's liveness probe; None: no endpoint."""
     verbose: bool = False
+    max_requests_in_flight: int = DEFAULT_MAX_REQUESTS_IN_FLIGHT
+    """ARM requests in flight at once, all jobs and subscriptions together (adapters/pacing.py)."""
+    max_subscription_requests_in_flight: int = DEFAULT_MAX_SUBSCRIPTION_REQUESTS_IN_FLIGHT
+    """ARM requests in flight at once to one subscription."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -54,6 +60,13 @@ class Config:
             operator_namespace=value("OPERATOR_NAMESPACE") or env.get("POD_NAMESPACE") or "default",
             liveness_endpoint=value("LIVENESS_ENDPOINT"),
             verbose=(value("VERBOSE") or "").lower() in ("1", "true", "yes", "on"),
+            max_requests_in_flight=parse_limit(
+                value("MAX_REQUESTS_IN_FLIGHT") or str(defaults.max_requests_in_flight)
+            ),
+            max_subscription_requests_in_flight=parse_limit(
+                value("MAX_SUBSCRIPTION_REQUESTS_IN_FLIGHT")
+                or str(defaults.max_subscription_requests_in_flight)
+            ),
         )
 
 
@@ -65,3 +78,13 @@ def parse_interval(text: str) -> float:
     if not 0 < seconds <= 300:
         raise ValueError(f"the poll interval must be more than 0 and at most 300 seconds, not {seconds:g}")
     return seconds
+
+
+def parse_limit(text: str) -> int:
+    try:
+        limit = int(text)
+    except ValueError:
+        raise ValueError(f"a request limit must be a whole number, not {text!r}") from None
+    if not 1 <= limit <= 10000:
+        raise ValueError(f"a request limit must be between 1 and 10000, not {limit}")
+    return limit

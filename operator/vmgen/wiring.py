@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from vmgen import config, workflow
-from vmgen.adapters import azure, azure_account, kube, ssh
+from vmgen.adapters import azure, kube, pacing, shared_azure, ssh
 from vmgen.domain import ports as domain_ports
 
 __all__ = ["KubeConnection", "Runtime", "SystemClock", "build", "kube_connection"]
@@ -38,14 +38,18 @@ def build(settings: config.Config) -> Runtime:
     api = kube.KubeApi(kube.load_configuration())
     return Runtime(
         ports=workflow.Ports(
-            compute=azure_account.AccountFactory(
+            compute=shared_azure.SharedAccounts(
                 azure.AzureSettings(
                     arm_endpoint=settings.arm_endpoint,
                     credential_scope=settings.credential_scope,
                     authority=settings.authority,
                     ca_bundle=settings.ca_bundle,
                     poll_interval=settings.poll_interval,
-                )
+                ),
+                pacing.Pacer(
+                    max_requests_in_flight=settings.max_requests_in_flight,
+                    max_subscription_requests_in_flight=settings.max_subscription_requests_in_flight,
+                ),
             ),
             deprovisioner=ssh.SshDeprovisioner(),
             secrets=kube.SecretReader(api),

@@ -35,7 +35,7 @@ import contextlib
 import email.utils
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -98,6 +98,8 @@ class AzureSettings:
     """Seconds between long-running-operation polls (the SDK's default is 30)."""
     retry_total: int = 2
     """azure-core's own retries per request before an error reaches the workflow."""
+    per_retry_policies: tuple[Callable[[], Any], ...] = ()
+    """Makers of azure-core per-retry policies, one new policy per client (the shared ARM budget)."""
 
 
 class ComputeFactory:
@@ -137,6 +139,7 @@ class AzureSession:
             "connection_verify": self.settings.ca_bundle or True,
             "polling_interval": self.settings.poll_interval,
             "retry_total": self.settings.retry_total,
+            "per_retry_policies": [make() for make in self.settings.per_retry_policies],
         }
 
     def compute(self, subscription_id: str) -> ComputeManagementClient:
