@@ -7,9 +7,12 @@ Failed once spec.timeouts.deprovision has passed. A restart soon after the look 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from tests.unit.test_workflow import World, until
 from vmgen.domain import deprovision, errors
 from vmgen.domain.reasons import Reason
+from vmgen.domain.status import Stamp, Status, StepName, StepState
 
 
 def _unresolvable(count: int) -> list[Exception]:
@@ -131,3 +134,47 @@ class TestTheLookBeforeDeprovision:
 
         assert world.azure.operations().count("run_shell_script") == 2
         assert world.status["phase"] == "Succeeded"
+
+
+class TestTheStatusKeepsTheRow:
+    T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def _at(self, minutes: float) -> Stamp:
+        return Stamp(now=self.T0 + timedelta(minutes=minutes), generation=1)
+
+    def test_the_first_unreachable_try_starts_the_row_and_later_ones_keep_its_start(self) -> None:
+        status = Status().unreachable(
+            StepName.DEPROVISION, reason="GuestUnreachable", message="m", at=self._at(0)
+        )
+        status = status.unreachable(
+            StepName.DEPROVISION, reason="GuestUnreachable", message="m", at=self._at(3)
+        )
+
+        step = status.step(StepName.DEPROVISION)
+        assert step.unreachable_since == self.T0
+        assert step.retries == 2
+        assert step.state is StepState.PENDING
+
+    def test_the_row_ends_when_the_guest_answers(self) -> None:
+        status = Status().unreachable(
+            StepName.DEPROVISION, reason="GuestUnreachable", message="m", at=self._at(0)
+        )
+
+        looked = status.looked(StepName.DEPROVISION, host_keys=("ssh-ed25519 AAAA",), at=self._at(1))
+        begun = status.begin(StepName.DEPROVISION, message="Running", at=self._at(1))
+
+        assert looked.step(StepName.DEPROVISION).unreachable_since is None
+        assert looked.step(StepName.DEPROVISION).looked_at == self.T0 + timedelta(minutes=1)
+        assert begun.step(StepName.DEPROVISION).unreachable_since is None
+
+    def test_what_the_look_found_survives_a_round_trip_through_the_api_server(self) -> None:
+        status = Status().looked(StepName.DEPROVISION, host_keys=("ssh-ed25519 AAAA",), at=self._at(0))
+        status = status.unreachable(
+            StepName.DEPROVISION, reason="GuestUnreachable", message="m", at=self._at(2)
+        )
+
+        again = Status.from_body(status.to_body()).step(StepName.DEPROVISION)
+
+        assert again.host_keys == ("ssh-ed25519 AAAA",)
+        assert again.looked_at == self.T0
+        assert again.unreachable_since == self.T0 + timedelta(minutes=2)

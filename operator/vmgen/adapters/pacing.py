@@ -25,6 +25,9 @@ Traps avoided:
   full), so the estimate never refills past it, and the reserve kept is a share of it.
 - The per-region subscription bucket cannot be told from the URL (a VM's region is in its body): the
   budget is per subscription, which is stricter than Azure when one subscription spans regions.
+- Azure counts the polls of an asynchronous operation against the resource that started it: the
+  operation URLs an answer names (`Azure-AsyncOperation`, `Location`) are remembered with that
+  resource, so a poll spends the VM's resource bucket here too (bounded memory: the oldest are dropped).
 - Waiting happens before the global concurrency slot is taken, so one throttled subscription never
   holds up another.
 """
@@ -65,6 +68,8 @@ MAX_WAIT_SECONDS = 60.0
 """One sleep at most before looking again (a bogus header must not park a job for hours)."""
 _RESOURCE_HEADER = "x-ms-ratelimit-remaining-resource"
 _ARM_HEADER = "x-ms-ratelimit-remaining-subscription-"
+_OPERATION_HEADERS = ("azure-asyncoperation", "location")
+MAX_REMEMBERED_OPERATIONS = 4096
 
 
 @dataclass
@@ -142,7 +147,13 @@ class Pacer:
         self._per_subscription = max_subscription_requests_in_flight
         self._global = asyncio.Semaphore(max_requests_in_flight)
         self._budgets: dict[str, _Budget] = {}
+        self._origins: dict[str, str] = {}
+        """Operation URL path -> the resource whose request started it (insertion-ordered, bounded)."""
         self.stats = PacingStats()
+
+    def resource_of(self, path: str) -> str:
+        """The resource a request's resource-level buckets belong to (an operation's: its starter's)."""
+        return self._origins.get(path.lower()) or _resource(path)
 
     def policy(self) -> PacingPolicy:
         """A new azure-core policy object for one client's pipeline, spending this Pacer's budgets."""
@@ -178,6 +189,12 @@ class Pacer:
         for bucket in taken:
             bucket.in_flight = max(0, bucket.in_flight - 1)
         taken.clear()
+        for name in _OPERATION_HEADERS:
+            started = headers.get(name)
+            if started:
+                self._origins[urlparse(started).path.lower()] = resource
+        while len(self._origins) > MAX_REMEMBERED_OPERATIONS:
+            del self._origins[next(iter(self._origins))]
         budget = self._budget(subscription)
         now = self._clock()
         entries = _entries(headers)
@@ -246,7 +263,7 @@ class PacingPolicy(AsyncHTTPPolicy[Any, Any]):
         subscription = _subscription(path)
         if subscription is None:  # /subscriptions, /tenants, metadata: not Compute's to budget
             return await self.next.send(request)
-        kind, resource = _kind(http.method, path), _resource(path)
+        kind, resource = _kind(http.method, path), self._pacer.resource_of(path)
         async with self._pacer.slot(subscription, kind, resource) as taken:
             response = await self.next.send(request)
             answer = response.http_response

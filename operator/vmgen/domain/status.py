@@ -258,8 +258,9 @@ class Status:
         return replace(status, phase=name.phase)._ready(ConditionStatus.FALSE, reason, message, at)
 
     def looked(self, name: StepName, *, host_keys: tuple[str, ...], at: Stamp) -> Status:
-        """What the read-only look before the first run found, kept so a restart need not look again."""
-        return self.with_step(name, looked_at=at.now, host_keys=host_keys)
+        """What the read-only look before the first run found, kept so a restart need not look again.
+        The guest answered just before: a row of unreachable tries, if any, has ended."""
+        return self.with_step(name, looked_at=at.now, host_keys=host_keys, unreachable_since=None)
 
     def not_run(self, name: StepName, *, message: str) -> Status:
         """A transient error before the step touched anything: it may simply start again."""
