@@ -15,7 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import World, assert_guest_deprovisioned, condition, vm_requests
+from tests.e2e.conftest import (
+    World,
+    assert_guest_deprovisioned,
+    assert_guest_untouched,
+    condition,
+    vm_requests,
+)
 
 FLEET = 12
 
@@ -76,3 +82,23 @@ def test_a_port_where_nothing_listens_fails_within_the_timeout_and_asks_azure_no
     retries = body["status"]["steps"]["deprovision"].get("retries", 0)
     assert retries >= 3, "it was retried before giving up"
     assert len(operations) <= 3, f"the retries asked Azure nothing: {operations}"
+
+
+def test_a_host_name_that_cannot_resolve_fails_with_its_own_reason(world: World, linux_vm: Any) -> None:
+    vm = linux_vm()
+    world.secrets(vm)
+    manifest = world.linux_manifest("no-such-host", vm, host_keys=list(vm.sandbox.host_keys))
+    # A typo the CRD's pattern lets through and the resolver refuses without sending a query (the
+    # tests send nothing off the machine; a real missing record fails the same way, later).
+    manifest["spec"]["ssh"]["host"] = "web-01..internal"
+    manifest["spec"]["timeouts"] = {"deprovision": "5s"}
+    world.arm.clear_requests()
+    world.apply(manifest)
+
+    body = world.wait_failed("no-such-host", timeout=60)
+
+    ready = condition(body, "Ready")
+    assert ready["reason"] == "GuestHostUnresolvable"
+    assert "spec.ssh.host 'web-01..internal' does not resolve" in ready["message"]
+    assert "runCommand" not in [r.operation for r in vm_requests(world.arm, vm)]
+    assert_guest_untouched(vm)

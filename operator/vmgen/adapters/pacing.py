@@ -189,6 +189,7 @@ class Pacer:
         for bucket in taken:
             bucket.in_flight = max(0, bucket.in_flight - 1)
         taken.clear()
+        headers = {name.lower(): value for name, value in headers.items()}  # any transport's casing
         for name in _OPERATION_HEADERS:
             started = headers.get(name)
             if started:
