@@ -4,7 +4,8 @@
   run_pass(resource)
      | parse spec ----------------------------- InvalidSpec -> Failed
      | claim the VM's Lease ------------------- held by another -> planner says Wait
-     | Azure client for the Secret's credentials (kept for the resource's life)
+     | the guest unreachable last time? reach it first -- still not: retry, no Azure request
+     | Azure client for the Secret's credentials (a lease on the account shared per credential)
      | observe the VM (fresh GET + instance view)
      | planner.plan(spec, status, observation)  pure: exactly one action
      | steps.perform(pass, action)              one step module's I/O, status saved around it
