@@ -94,3 +94,19 @@ async def test_a_429_pauses_every_request_of_the_subscription_until_its_retry_af
     assert elapsed >= 1.5
     assert pacer.stats.waits >= 1
     assert len(_throttled_answers(arm)) == 1
+
+
+async def test_rotated_credentials_get_their_own_account_and_the_old_one_closes_with_its_last_job(
+    azure_settings: azure.AzureSettings, service_principal: ports.AzureCredentials
+) -> None:
+    shared = shared_azure.SharedAccounts(azure_settings, pacing.Pacer())
+    rotated = ports.AzureCredentials(
+        tenant_id=service_principal.tenant_id, client_id="rotated-client", client_secret="rotated-secret"
+    )
+
+    async with shared(service_principal) as old:
+        async with shared(rotated) as new:
+            assert new is not old
+            assert shared.open_accounts == 2
+        assert shared.open_accounts == 1, "the rotated account closed when its only job let go"
+    assert shared.open_accounts == 0
