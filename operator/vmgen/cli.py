@@ -43,6 +43,13 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
+def _limit(text: str) -> int:
+    try:
+        return config.parse_limit(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="vmgen", description="Generalize Azure VMs from Kubernetes.")
     root.add_argument("--version", action="version", version=f"vmgen {__version__}")
@@ -67,6 +74,18 @@ def parser() -> argparse.ArgumentParser:
         type=_argument(config.parse_interval),
         metavar="SECONDS",
         help="seconds between Azure operation polls, default 5 [VMGEN_POLL_INTERVAL]",
+    )
+    run.add_argument(
+        "--max-requests-in-flight",
+        type=_limit,
+        metavar="N",
+        help="ARM requests at once, all subscriptions, default 64 [VMGEN_MAX_REQUESTS_IN_FLIGHT]",
+    )
+    run.add_argument(
+        "--max-subscription-requests-in-flight",
+        type=_limit,
+        metavar="N",
+        help="ARM requests at once per subscription, default 16 [VMGEN_MAX_SUBSCRIPTION_REQUESTS_IN_FLIGHT]",
     )
     run.add_argument(
         "--operator-namespace",
@@ -138,6 +157,8 @@ def settings(args: argparse.Namespace, env: dict[str, str]) -> config.Config:
             "authority",
             "ca_bundle",
             "poll_interval",
+            "max_requests_in_flight",
+            "max_subscription_requests_in_flight",
             "operator_namespace",
             "liveness_endpoint",
             "verbose",

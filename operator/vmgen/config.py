@@ -21,6 +21,8 @@ PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 DEFAULT_POLL_INTERVAL = 5.0
 DEFAULT_LEASE_DURATION = 15.0
 DEFAULT_LEADER_LEASE = "vmgen-leader"
+DEFAULT_MAX_REQUESTS_IN_FLIGHT = 64
+DEFAULT_MAX_SUBSCRIPTION_REQUESTS_IN_FLIGHT = 16
 
 
 class StartupError(Exception):
@@ -52,6 +54,10 @@ class Config:
     leader_lease: str = DEFAULT_LEADER_LEASE
     lease_duration: float = DEFAULT_LEASE_DURATION
     """Seconds a leader Lease lasts without renewal before a standby takes over."""
+    max_requests_in_flight: int = DEFAULT_MAX_REQUESTS_IN_FLIGHT
+    """ARM requests in flight at once, all jobs and subscriptions together (adapters/pacing.py)."""
+    max_subscription_requests_in_flight: int = DEFAULT_MAX_SUBSCRIPTION_REQUESTS_IN_FLIGHT
+    """ARM requests in flight at once to one subscription."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -77,6 +83,13 @@ class Config:
             leader_election=_flag(value("LEADER_ELECTION"), default=True),
             leader_lease=value("LEADER_LEASE") or defaults.leader_lease,
             lease_duration=parse_lease_duration(value("LEASE_DURATION") or str(defaults.lease_duration)),
+            max_requests_in_flight=parse_limit(
+                value("MAX_REQUESTS_IN_FLIGHT") or str(defaults.max_requests_in_flight)
+            ),
+            max_subscription_requests_in_flight=parse_limit(
+                value("MAX_SUBSCRIPTION_REQUESTS_IN_FLIGHT")
+                or str(defaults.max_subscription_requests_in_flight)
+            ),
         )
 
 
@@ -118,3 +131,13 @@ def parse_interval(text: str) -> float:
     if not 0 < seconds <= 300:
         raise ValueError(f"the poll interval must be more than 0 and at most 300 seconds, not {seconds:g}")
     return seconds
+
+
+def parse_limit(text: str) -> int:
+    try:
+        limit = int(text)
+    except ValueError:
+        raise ValueError(f"a request limit must be a whole number, not {text!r}") from None
+    if not 1 <= limit <= 10000:
+        raise ValueError(f"a request limit must be between 1 and 10000, not {limit}")
+    return limit

@@ -15,13 +15,14 @@ from typing import Any
 from vmgen import config, workflow
 from vmgen.adapters import (
     azure,
-    azure_account,
     azure_runcommand,
     kube,
     leader,
     metrics,
     namespaces,
+    pacing,
     probes,
+    shared_azure,
     ssh,
     winrm,
 )
@@ -96,7 +97,7 @@ def build(settings: config.Config) -> Runtime:
     counted = metrics.PrometheusMetrics()
     return Runtime(
         ports=workflow.Ports(
-            compute=azure_account.AccountFactory(
+            compute=shared_azure.SharedAccounts(
                 azure.AzureSettings(
                     arm_endpoint=settings.arm_endpoint,
                     credential_scope=settings.credential_scope,
@@ -104,7 +105,11 @@ def build(settings: config.Config) -> Runtime:
                     ca_bundle=settings.ca_bundle,
                     poll_interval=settings.poll_interval,
                     request_policies=(counted.azure_policy(),),
-                )
+                ),
+                pacing.Pacer(
+                    max_requests_in_flight=settings.max_requests_in_flight,
+                    max_subscription_requests_in_flight=settings.max_subscription_requests_in_flight,
+                ),
             ),
             deprovisioner=ssh.SshDeprovisioner(),
             secrets=kube.SecretReader(api),

@@ -5,7 +5,8 @@
      | parse spec ----------------------------- InvalidSpec -> Failed
      | namespace policy (domain/policy.py) ----- refused -> Failed, no claim, no Azure call
      | claim the VM's Lease ------------------- held by another -> planner says Wait
-     | Azure client for the Secret's credentials (kept for the resource's life)
+     | the guest unreachable last time? reach it first -- still not: retry, no Azure request
+     | Azure client for the Secret's credentials (a lease on the account shared per credential)
      | observe the VM (fresh GET + instance view)
      | planner.plan(spec, status, observation)  pure: exactly one action
      | steps.perform(pass, action)              one step module's I/O, status saved around it
@@ -31,7 +32,7 @@ from vmgen import steps
 from vmgen.domain import errors, planner, policy, ports, retry, secrets
 from vmgen.domain.spec import Spec
 from vmgen.domain.status import Stamp, Status, StepName, VmInfo
-from vmgen.steps import record
+from vmgen.steps import prepare_linux, record
 from vmgen.steps.base import Pass, Ports, Record, Resource
 
 __all__ = ["Ports", "Resource", "Workflow"]
@@ -104,6 +105,8 @@ class Workflow:
         if holder is not None:  # another resource holds the VM
             action = planner.plan(p.spec, self.status, None, now=p.now(), confirmed=False, claimed_by=holder)
             return await steps.perform(p, action)
+        if (delay := await prepare_linux.reach_before_observing(p)) is not None:
+            return delay  # the guest still cannot be reached: this try cost no Azure request
         p.compute = await self._compute(await self._azure_credentials(p))
         observation = await p.compute.observe(p.spec.vm)
         if observation is not None:

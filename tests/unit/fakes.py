@@ -302,6 +302,11 @@ class FakeDeprovisioner:
         self.faults = Faults()
         self.targets: list[model.SshTarget] = []
         self.outcome_lost = False
+        self.reached: list[tuple[str, int]] = []
+
+    async def reach(self, host: str, port: int) -> None:
+        self.reached.append((host, port))
+        self.faults.check("reach")
 
     async def probe(self, target: model.SshTarget) -> None:
         self.targets.append(target)

@@ -124,3 +124,59 @@ def test_the_unknown_message_names_the_exact_annotate_command() -> None:
     message = deprovision.unknown_message("Lost", name="web", namespace="images")
     assert "kubectl annotate vmgen web -n images vmgen.io/confirm-deprovisioned=true" in message
     assert message.startswith("Lost. vmgen cannot tell")
+
+
+class TestAGuestThatCannotBeReached:
+    def _judge(self, step: Step, *, unresolvable: bool = False, now: datetime = NOW) -> object:
+        return deprovision.after_unreachable(
+            step,
+            unresolvable=unresolvable,
+            detail="refused",
+            host="web-01.internal",
+            port=2222,
+            timeout=timedelta(minutes=15),
+            now=now,
+        )
+
+    def test_the_first_try_retries_under_the_reason_that_says_what_is_wrong(self) -> None:
+        dns = self._judge(Step(), unresolvable=True)
+        tcp = self._judge(Step())
+
+        assert isinstance(dns, deprovision.Unreachable) and dns.reason is Reason.GUEST_HOST_UNRESOLVABLE
+        assert isinstance(tcp, deprovision.Unreachable) and tcp.reason is Reason.GUEST_UNREACHABLE
+        assert "web-01.internal:2222" in tcp.message and "does not resolve" in dns.message
+
+    def test_retries_back_off_but_never_past_the_deadline(self) -> None:
+        early = self._judge(Step(retries=3, unreachable_since=NOW))
+        late = self._judge(Step(retries=12, unreachable_since=NOW - timedelta(minutes=14, seconds=50)))
+
+        assert isinstance(early, deprovision.Unreachable) and early.delay == 8.0
+        assert isinstance(late, deprovision.Unreachable) and late.delay == 10.0
+
+    def test_past_spec_timeouts_deprovision_it_gives_up_with_the_same_reason(self) -> None:
+        verdict = self._judge(Step(unreachable_since=NOW - timedelta(minutes=15)), unresolvable=True)
+
+        assert isinstance(verdict, deprovision.GiveUp)
+        assert verdict.reason is Reason.GUEST_HOST_UNRESOLVABLE
+        assert "spec.timeouts.deprovision" in verdict.message and "15m" in verdict.message
+
+    def test_only_a_pending_step_that_could_not_reach_the_guest_reaches_it_before_reading_azure(self) -> None:
+        assert deprovision.reach_first(Step(unreachable_since=NOW))
+        assert not deprovision.reach_first(Step())
+        assert not deprovision.reach_first(Step(state=StepState.RUNNING, unreachable_since=NOW))
+
+
+class TestTheLookIsFresh:
+    def test_a_look_younger_than_the_bound_stands_in_for_a_new_one(self) -> None:
+        step = Step(looked_at=NOW - deprovision.LOOK_FRESH + timedelta(seconds=1))
+
+        assert deprovision.look_is_fresh(step, now=NOW)
+
+    def test_an_older_look_is_repeated(self) -> None:
+        step = Step(looked_at=NOW - deprovision.LOOK_FRESH - timedelta(seconds=1))
+
+        assert not deprovision.look_is_fresh(step, now=NOW)
+
+    def test_a_look_never_stands_in_once_the_step_began(self) -> None:
+        assert not deprovision.look_is_fresh(Step(state=StepState.RUNNING, looked_at=NOW), now=NOW)
+        assert not deprovision.look_is_fresh(Step(), now=NOW)

@@ -35,7 +35,7 @@ import contextlib
 import email.utils
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -100,6 +100,8 @@ class AzureSettings:
     """azure-core's own retries per request before an error reaches the workflow."""
     request_policies: tuple[Any, ...] = ()
     """azure-core policies run on every attempt, after the retry policy (adapters/metrics.py counts)."""
+    per_retry_policies: tuple[Callable[[], Any], ...] = ()
+    """Makers of azure-core per-retry policies, one new policy per client (the shared ARM budget)."""
 
 
 class ComputeFactory:
@@ -139,7 +141,10 @@ class AzureSession:
             "connection_verify": self.settings.ca_bundle or True,
             "polling_interval": self.settings.poll_interval,
             "retry_total": self.settings.retry_total,
-            "per_retry_policies": list(self.settings.request_policies),
+            "per_retry_policies": [
+                *self.settings.request_policies,
+                *(make() for make in self.settings.per_retry_policies),
+            ],
         }
 
     def compute(self, subscription_id: str) -> ComputeManagementClient:

@@ -21,6 +21,8 @@ Traps it avoids:
 - Uncertain is its own outcome: anything that goes wrong before the session opened (connect
   refused/timed out, key refused, no session) proves nothing ran; a lost connection or a timeout
   after that is DeprovisionOutcomeUnknown, never success and never failure.
+- Reachability first (`reach`): DNS and a bare TCP connect, so a guest that cannot be reached is told
+  apart (GuestHostUnresolvable vs GuestUnreachable) without reading Secrets or asking Azure anything.
 - After deprovision the open connection survives but new ones are reset (sshd finds no host keys)
   and `sudo` fails (the user is gone): everything runs in the one session.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 
 import asyncssh
@@ -56,6 +59,22 @@ class SshDeprovisioner:
     def __init__(self, *, connect_timeout: float = 20.0, keepalive_interval: float = 15.0) -> None:
         self._connect_timeout = connect_timeout
         self._keepalive_interval = keepalive_interval
+
+    async def reach(self, host: str, port: int) -> None:
+        try:
+            await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: not even a valid DNS name (idna)
+            raise errors.GuestHostUnresolvable(_describe(exc)) from exc
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _reader, writer = await asyncio.open_connection(host, port)
+        except TimeoutError as exc:  # before OSError: a dropped SYN is a timeout, not a refusal
+            raise errors.GuestUnreachable(f"no answer within {self._connect_timeout:g}s") from exc
+        except OSError as exc:
+            raise errors.GuestUnreachable(_describe(exc)) from exc
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
 
     async def probe(self, target: model.SshTarget) -> None:
         """Preflight: connect with the verified host key and the user's key and check that sudo works
@@ -162,6 +181,8 @@ class SshDeprovisioner:
                 " public key is in ~/.ssh/authorized_keys on the VM, then recreate this resource. Nothing ran"
                 " on the VM."
             ) from exc
+        except socket.gaierror as exc:
+            raise errors.GuestHostUnresolvable(f"{target.host} does not resolve: {_describe(exc)}") from exc
         except (asyncssh.Error, OSError) as exc:  # refused, reset, unreachable, timed out (TimeoutError)
             raise errors.GuestUnreachable(f"Cannot open SSH to {_where(target)}: {_describe(exc)}") from exc
         try:

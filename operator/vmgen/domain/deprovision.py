@@ -4,17 +4,20 @@ The step's I/O (steps/prepare_linux.py) reads the guest through Run Command and 
 the evidence means; every rule lives here, table-tested: the look before the first SSH run, the verdict
 after an interrupted run (done, still running within its deadline, proven not started and how often,
 partly done), how many transient inspection failures are retried before the outcome is declared unknown,
-and the bound on runs that never got going. The counters those bounds read (`Step.retries`,
-`Step.unstarted_runs`) are persisted in status, so a restarted operator keeps them.
+and the bound on runs that never got going; a guest that cannot be reached (`after_unreachable`,
+bounded by spec.timeouts.deprovision from `Step.unreachable_since`, retried without any Azure request:
+`reach_first`); and whether the look before the first run is still fresh (`look_is_fresh`). The
+counters and times those rules read (`Step.retries`, `Step.unstarted_runs`, `Step.unreachable_since`,
+`Step.looked_at`) are persisted in status, so a restarted operator keeps them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from vmgen.domain import api, guest, retry
-from vmgen.domain.phases import Step
+from vmgen.domain.phases import Step, StepState
 from vmgen.domain.reasons import Reason
 
 VERIFY_AGAIN_SECONDS = 5.0
@@ -23,6 +26,11 @@ VERIFY_RETRIES = 3
 """Transient Run Command failures retried (with backoff) before the outcome is declared unknown."""
 MAX_DEPROVISION_ATTEMPTS = 5
 """Dropped SSH runs of deprovision that Run Command proved never started, before the resource gives up."""
+LOOK_FRESH = timedelta(minutes=10)
+"""How long the look before the first run stands in for a new one. Safe because the look only reads,
+and the step's intent (Running) is written before waagent starts: a Pending step with a look this recent
+means no waagent of ours ran since, so only a person deprovisioning the guest by hand in those minutes
+would be missed, the same window as between any look and the SSH run that follows it."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,15 @@ class Unknown:
     """Only a person can tell: say `why` and wait for the confirm annotation."""
 
     why: str
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """The guest cannot be reached (nothing ran): say why, try again after `delay` without asking Azure."""
+
+    reason: Reason
+    message: str
+    delay: float
 
 
 @dataclass(frozen=True)
@@ -157,3 +174,57 @@ def unknown_message(why: str, *, name: str, namespace: str) -> str:
 
 def confirmed_message() -> str:
     return f"Deprovision confirmed by a person through the annotation {api.CONFIRM_ANNOTATION}."
+
+
+def look_is_fresh(step: Step, *, now: datetime) -> bool:
+    """A Pending step whose look is younger than LOOK_FRESH: skip Run Command, use its host keys."""
+    return (
+        step.state is StepState.PENDING and step.looked_at is not None and now - step.looked_at <= LOOK_FRESH
+    )
+
+
+def reach_first(step: Step) -> bool:
+    """The last try could not reach the guest: reach it before spending any Azure request on the pass."""
+    return step.state is StepState.PENDING and step.unreachable_since is not None
+
+
+def after_unreachable(
+    step: Step,
+    *,
+    unresolvable: bool,
+    detail: str,
+    host: str,
+    port: int,
+    timeout: timedelta,
+    now: datetime,
+) -> Unreachable | GiveUp:
+    """The guest did not answer before anything ran: retry with backoff until spec.timeouts.deprovision
+    has passed since the first such try, then fail with the same reason and what to check."""
+    if unresolvable:
+        reason = Reason.GUEST_HOST_UNRESOLVABLE
+        what = (
+            f"spec.ssh.host {host!r} does not resolve ({detail}). Check the name for typos (or use the"
+            " VM's private IP address) and that the operator's DNS can resolve it."
+        )
+    else:
+        reason = Reason.GUEST_UNREACHABLE
+        what = (
+            f"Nothing answers SSH on {host}:{port} ({detail}). Check spec.ssh.host and spec.ssh.port, that"
+            " sshd runs on the VM, and that network security groups and firewalls let the operator reach"
+            " that port."
+        )
+    since = step.unreachable_since or now
+    if now - since >= timeout:
+        return GiveUp(
+            reason,
+            f"{what} The guest could not be reached for {_duration(timeout)} (spec.timeouts.deprovision);"
+            " nothing ran on the VM, which is unchanged. Fix spec.ssh or the network, then recreate this"
+            " resource.",
+        )
+    left = (since + timeout - now).total_seconds()  # the last try lands on the deadline, not minutes past it
+    return Unreachable(reason, f"{what} Nothing ran on the VM.", min(retry.backoff(step.retries + 1), left))
+
+
+def _duration(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    return f"{seconds / 60:g}m" if seconds >= 60 else f"{seconds:g}s"

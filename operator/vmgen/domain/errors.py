@@ -6,7 +6,8 @@
     │   ├── AzureUnavailable      5xx, connection errors, timeouts
     │   ├── AzureConflict         AnotherOperationInProgress, OperationPreempted, ...
     │   ├── AzureOperationLost    a saved LRO that cannot be resumed: read the VM and begin again
-    │   ├── GuestUnreachable      SSH/WinRM connect failed before anything ran
+    │   ├── GuestUnreachable      SSH/WinRM connect refused or timed out before anything ran
+    │   │   └── GuestHostUnresolvable  the guest's host name does not resolve (DNS)
     │   └── KubernetesUnavailable the API server did not answer (or answered 429/5xx)
     ├── PermanentError            the resource ends Failed with `reason` and a message a person can act on
     │   ├── InvalidSpec
@@ -73,6 +74,12 @@ class AzureOperationLost(TransientError):
 
 class GuestUnreachable(TransientError):
     reason = Reason.GUEST_UNREACHABLE
+
+
+class GuestHostUnresolvable(GuestUnreachable):
+    """DNS has no address for the guest's host name: a typo, or a record not created yet."""
+
+    reason = Reason.GUEST_HOST_UNRESOLVABLE
 
 
 class KubernetesUnavailable(TransientError):

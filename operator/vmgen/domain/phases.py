@@ -132,6 +132,12 @@ class Step:
     """Transient failures in a row; any other recorded outcome of the step resets it."""
     unstarted_runs: int = 0
     """Deprovision runs that dropped and that Run Command then proved never started."""
+    unreachable_since: datetime | None = None
+    """First of an unbroken row of tries that could not reach the guest (spec.timeouts bounds the row)."""
+    looked_at: datetime | None = None
+    """When Run Command last looked at the guest before the first SSH run; a fresh look is not repeated."""
+    host_keys: tuple[str, ...] = ()
+    """The SSH host keys that look returned (public keys), so a restart needs no second Run Command."""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Step:
@@ -146,6 +152,9 @@ class Step:
             continuation_token=token if isinstance(token, str) and token else None,
             retries=_count(body.get("retries")),
             unstarted_runs=_count(body.get("unstartedRuns")),
+            unreachable_since=parse_time(body.get("unreachableSince")),
+            looked_at=parse_time(body.get("lookedAt")),
+            host_keys=tuple(str(key) for key in body.get("hostKeys") or () if key),
         )
 
     def to_body(self) -> dict[str, Any]:
@@ -162,6 +171,12 @@ class Step:
             body["retries"] = self.retries
         if self.unstarted_runs:
             body["unstartedRuns"] = self.unstarted_runs
+        if self.unreachable_since:
+            body["unreachableSince"] = format_time(self.unreachable_since)
+        if self.looked_at:
+            body["lookedAt"] = format_time(self.looked_at)
+        if self.host_keys:
+            body["hostKeys"] = list(self.host_keys)
         return body
 
 

@@ -55,6 +55,10 @@ class ComputeFactory(Protocol):
 
 
 class Deprovisioner(Protocol):
+    async def reach(self, host: str, port: int) -> None:
+        """Resolve `host` and open (then close) a TCP connection to `port`; sends nothing, no Azure.
+        Raises GuestHostUnresolvable (DNS has no address) or GuestUnreachable (refused, timed out)."""
+
     async def probe(self, target: model.SshTarget) -> None:
         """Connect with verified host keys and the key, check passwordless sudo; runs nothing else.
         Raises HostKeyMismatch / AuthenticationRefused / GuestUnreachable like `deprovision`."""

@@ -56,6 +56,7 @@ class Reason(enum.StrEnum):
     AZURE_OPERATION_IN_PROGRESS = "AzureOperationInProgress"
     AZURE_OPERATION_LOST = "AzureOperationLost"
     GUEST_UNREACHABLE = "GuestUnreachable"
+    GUEST_HOST_UNRESOLVABLE = "GuestHostUnresolvable"
     KUBERNETES_UNAVAILABLE = "KubernetesUnavailable"
     # Step starts and finishes (Events; True reasons of step conditions).
     VALIDATION_STARTED = "ValidationStarted"

@@ -190,6 +190,7 @@ class Status:
             attempts=step.attempts + 1,
             message=message,
             continuation_token=None,
+            unreachable_since=None,
         )
         if name.condition is not None:
             status = status._set(name.condition, ConditionStatus.FALSE, name.phase.value, message, at)
@@ -240,6 +241,26 @@ class Status:
             name, state=StepState.PENDING, message=message, retries=0, unstarted_runs=step.unstarted_runs + 1
         )
         return status._resolved(reason, message, at)
+
+    def unreachable(self, name: StepName, *, reason: str, message: str, at: Stamp) -> Status:
+        """The guest could not be reached before anything ran: Pending, one more retry, the row's start
+        kept (the step's timeout bounds it), and the step's condition saying why, not what it would do."""
+        step = self.step(name)
+        status = self.with_step(
+            name,
+            state=StepState.PENDING,
+            message=message,
+            retries=step.retries + 1,
+            unreachable_since=step.unreachable_since or at.now,
+        )
+        if name.condition is not None:
+            status = status._set(name.condition, ConditionStatus.FALSE, reason, message, at)
+        return replace(status, phase=name.phase)._ready(ConditionStatus.FALSE, reason, message, at)
+
+    def looked(self, name: StepName, *, host_keys: tuple[str, ...], at: Stamp) -> Status:
+        """What the read-only look before the first run found, kept so a restart need not look again.
+        The guest answered just before: a row of unreachable tries, if any, has ended."""
+        return self.with_step(name, looked_at=at.now, host_keys=host_keys, unreachable_since=None)
 
     def not_run(self, name: StepName, *, message: str) -> Status:
         """A transient error before the step touched anything: it may simply start again."""

@@ -1,11 +1,14 @@
 """Linux guest preparation: `waagent -deprovision[+user] -force` over SSH, looked at and verified
 through Run Command.
 
-One pass: look at the guest through Run Command (read-only) so that a guest deprovisioned already is
-never deprovisioned again; read the SSH key and host keys (before the intent, so a failed read never
-looks like an interrupted irreversible action); record intent; run waagent over SSH; checkpoint. A run
-whose connection dropped is verified on the next pass from fresh evidence. Every judgement of the
-evidence is made in `domain/deprovision.py`; this module only does the I/O and records the outcome.
+One pass: reach the guest (DNS + TCP, no Azure request: an unreachable guest is retried, bounded by
+spec.timeouts.deprovision, under its own reason, and the next try reaches it before the pass reads
+anything from Azure: `reach_before_observing`); look at the guest through Run Command (read-only, and
+skipped while a recorded look is fresh) so that a guest deprovisioned already is never deprovisioned
+again; read the SSH key and host keys (before the intent, so a failed read never looks like an
+interrupted irreversible action); record intent; run waagent over SSH; checkpoint. A run whose
+connection dropped is verified on the next pass from fresh evidence. Every judgement of the evidence is
+made in `domain/deprovision.py`; this module only does the I/O and records the outcome.
 
 Traps avoided: Linux deprovision through Run Command is unsupported by the agent (WALinuxAgent issue
 3547: it kills its own runner), so Run Command only reads; host keys come from that authenticated
@@ -22,13 +25,60 @@ from vmgen.steps.uncertain import mark_unknown
 
 
 async def run(p: Pass, action: planner.Deprovision) -> float:
-    look = await _look(p) if action.inspect else None
+    delay = await _reach(p)
+    if delay is not None:
+        return delay
+    fresh = deprovision.look_is_fresh(p.status.step(StepName.DEPROVISION), now=p.now())
+    look = await _look(p) if action.inspect and not fresh else None
     if look is not None:
         evidence = guest.parse_evidence(look.stdout)
         found = deprovision.after_look(evidence, delete_user=p.spec.delete_user)
         if not isinstance(found, deprovision.Proceed):
             return await _record(p, found, announce=True)
+        keys = guest.parse_host_keys(look.stdout)
+        await p.save(p.status.looked(StepName.DEPROVISION, host_keys=keys, at=p.at))
     return await _deprovision(p, look)
+
+
+async def reach_before_observing(p: Pass) -> float | None:
+    """The pass's first act when the last try could not reach the guest: while it still cannot be
+    reached, the pass ends here, having asked Azure nothing. None: go on as usual."""
+    if p.spec.ssh is None or p.status.current_step is not StepName.DEPROVISION:
+        return None
+    if not deprovision.reach_first(p.status.step(StepName.DEPROVISION)):
+        return None
+    return await _reach(p)
+
+
+async def _reach(p: Pass) -> float | None:
+    ssh = p.spec.ssh
+    assert ssh is not None
+    try:
+        await p.ports.deprovisioner.reach(ssh.host, ssh.port)
+    except errors.GuestUnreachable as exc:
+        return await _unreachable(p, exc)
+    return None
+
+
+async def _unreachable(p: Pass, exc: errors.GuestUnreachable) -> float:
+    ssh = p.spec.ssh
+    assert ssh is not None
+    verdict = deprovision.after_unreachable(
+        p.status.step(StepName.DEPROVISION),
+        unresolvable=isinstance(exc, errors.GuestHostUnresolvable),
+        detail=exc.message,
+        host=ssh.host,
+        port=ssh.port,
+        timeout=p.spec.timeouts.deprovision,
+        now=p.now(),
+    )
+    if isinstance(verdict, deprovision.GiveUp):
+        raise errors.DeprovisionFailed(verdict.message, reason=verdict.reason)
+    p.events.warning(verdict.reason, f"{verdict.message} Retrying in {verdict.delay:g}s.")
+    await p.save(
+        p.status.unreachable(StepName.DEPROVISION, reason=verdict.reason, message=verdict.message, at=p.at)
+    )
+    return verdict.delay
 
 
 async def verify(p: Pass, action: planner.VerifyDeprovision) -> float:
@@ -129,6 +179,9 @@ async def _deprovision(p: Pass, look: model.ScriptOutput | None) -> float:
         p.events.warning(Reason.DEPROVISION_OUTCOME_UNKNOWN, message)
         await p.save(p.status.with_step(StepName.DEPROVISION, message=message))
         return 0.0
+    except errors.GuestUnreachable as exc:  # reached a moment ago, not now: nothing ran
+        await p.save(p.status.not_run(StepName.DEPROVISION, message=exc.message))
+        return await _unreachable(p, exc)
     except errors.TransientError as exc:  # nothing ran in the guest: the step may start again
         await p.save(p.status.not_run(StepName.DEPROVISION, message=exc.message))
         raise
@@ -141,9 +194,12 @@ async def _deprovision(p: Pass, look: model.ScriptOutput | None) -> float:
 
 
 async def _host_keys(p: Pass, look: model.ScriptOutput | None) -> tuple[str, ...]:
-    """From the look's output when there was one (no second Run Command), else a fresh read."""
+    """From this pass's look, else from a fresh recorded look (no second Run Command), else a new read."""
     ssh = p.spec.ssh
     assert ssh is not None
+    step = p.status.step(StepName.DEPROVISION)
+    if look is None and step.host_keys and deprovision.look_is_fresh(step, now=p.now()):
+        return step.host_keys
     output = look or await p.azure().run_shell_script(p.spec.vm, guest.evidence_script(ssh.username))
     keys = guest.parse_host_keys(output.stdout)
     if not keys:

@@ -1,0 +1,184 @@
+"""Benchmark: fleets of 1, 10 and 50 Linux VMs in one subscription under Compute's documented throttling.
+
+Runs the operator as its own `vmgen run` process against the local testbed (real kube-apiserver, the
+ARM simulator with its token buckets ON at the documented limits, Debian guests running real sshd and
+waagent) and prints, per fleet size: apply-to-Ready, ARM reads and writes per job (and the minimum a job
+needs), 429s received, the operator's peak RSS and its marginal memory per job in flight.
+Usage (as root, after `make testbed`):
+    .venv/bin/python benchmarks/bench_fleet.py [--fleets 1,10,50] [--time-scale 1]
+`--time-scale` is the simulator's: 1 runs the buckets in real time (a VM's UpdateVM bucket refills 4
+tokens a minute), 60 makes a documented minute pass in a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+from vmgen_testbed.arm.server import ArmSimulator
+from vmgen_testbed.helm import operator_kubeconfig
+from vmgen_testbed.kube import ControlPlane
+from vmgen_testbed.linux.rootfs import ensure_rootfs
+from vmgen_testbed.linux.sandbox import SandboxHost
+from vmgen_testbed.operator_process import OperatorProcess
+from vmgen_testbed.paths import REPO_ROOT
+
+SUBSCRIPTION = "6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+GROUP = "rg-fleet"
+NAMESPACE = "fleet"
+GROUP_API = ("vmgen.io", "v1alpha1", NAMESPACE, "vmgeneralizations")
+MINIMUM_READS = 4
+"""A fresh GET (with instance view) before each action that acts on what Azure shows: validate,
+deprovision, deallocate, generalize (the contract: re-read the VM before acting)."""
+MINIMUM_WRITES = 3
+"""The look through Run Command before deprovision, deallocate, generalize."""
+MINIMUM_POLLS = 2
+"""At least one poll of each long-running operation: Run Command and deallocate."""
+
+
+def proc_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fleets", default="1,10,50")
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    args = parser.parse_args()
+    fleets = [int(n) for n in args.fleets.split(",")]
+    ensure_rootfs()
+    with tempfile.TemporaryDirectory(prefix="vmgen-fleet-") as tmp, ControlPlane() as cp:
+        state = Path(tmp)
+        sim = ArmSimulator(host="127.0.0.1", port=0, state_dir=state)
+        sim.start()
+        sim.configure_throttling(enabled=True, time_scale=args.time_scale)
+        host = SandboxHost(state / "guests")
+        operator: OperatorProcess | None = None
+        try:
+            cp.kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
+            cp.kubectl(
+                "wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s"
+            )
+            for ns in (NAMESPACE, "vmgen-system"):
+                cp.kubectl("create", "namespace", ns)
+            cp.kubectl(
+                "-n", NAMESPACE, "create", "secret", "generic", "azure-sp",
+                f"--from-literal=AZURE_TENANT_ID={sim.tenant_id}",
+                f"--from-literal=AZURE_CLIENT_ID={sim.client_id}",
+                f"--from-literal=AZURE_CLIENT_SECRET={sim.client_secret}",
+            )  # fmt: skip
+            account = operator_kubeconfig(
+                kubectl=cp.kubectl_path, kubeconfig=cp.kubeconfig, namespace="vmgen-system", out=state / "sa"
+            )
+            operator = OperatorProcess(
+                kubeconfig=str(account),
+                arm_endpoint=sim.base_url,
+                ca_bundle=str(sim.ca_bundle),
+                authority=sim.authority,
+                log_path=state / "operator.log",
+                operator_namespace="vmgen-system",
+                poll_interval=0.5,
+            )
+            operator.start()
+            operator.wait_ready()
+            print(
+                f"throttling ON at the documented limits, time scale {args.time_scale:g};"
+                f" minimum per job: {MINIMUM_READS} reads + {MINIMUM_WRITES} writes"
+                f" + {MINIMUM_POLLS} operation polls"
+            )
+            print(
+                "fleet  apply-to-Ready(all/median)  reads/job  writes/job  polls/job  429s  peak RSS  per job"
+            )
+            for count in fleets:
+                before = proc_kib(operator.pid, "VmRSS")
+                sim.clear_requests()
+                result = run_fleet(cp, sim, host, operator, prefix=f"f{count}", count=count)
+                arm = [r for r in sim.requests() if r.api == "arm"]
+                mine = [r for r in arm if any(f"/virtualMachines/{n}" in r.path for n in result["names"])]
+                reads = [r for r in mine if r.method == "GET"]
+                writes = [r for r in mine if r.method != "GET"]
+                polls = [r for r in arm if "/operations/" in r.path]
+                throttled = [r for r in arm if r.status == 429]
+                peak = proc_kib(operator.pid, "VmHWM")
+                marginal = max(0, peak - before) / count / 1024
+                print(
+                    f"{count:5d}  {result['all']:8.2f} s / {statistics.median(result['each']):6.2f} s"
+                    f"  {len(reads) / count:9.1f}  {len(writes) / count:10.1f}  {len(polls) / count:9.1f}"
+                    f"  {len(throttled):4d}  {peak / 1024:5.0f} MiB  {marginal:5.2f} MiB"
+                )
+                host_teardown(host, result["sandboxes"])
+        finally:
+            if operator is not None:
+                operator.stop()
+            host.close()
+            sim.stop()
+
+
+def host_teardown(host: Any, sandboxes: list[Any]) -> None:
+    for sandbox in sandboxes:
+        host.destroy(sandbox)
+
+
+def run_fleet(cp: Any, sim: Any, host: Any, operator: Any, *, prefix: str, count: int) -> dict[str, Any]:
+    names = [f"{prefix}-{i:02d}" for i in range(count)]
+    docs, sandboxes = [], []
+    for name in names:
+        sb = host.create(name)
+        sandboxes.append(sb)
+        sim.seed_vm(subscription_id=SUBSCRIPTION, resource_group=GROUP, name=name, os_type="Linux", guest=sb)
+        cp.kubectl(
+            "-n", NAMESPACE, "create", "secret", "generic", f"{name}-ssh", "--type=kubernetes.io/ssh-auth",
+            f"--from-file=ssh-privatekey={sb.private_key_path}",
+        )  # fmt: skip
+        docs.append(
+            {
+                "apiVersion": "vmgen.io/v1alpha1",
+                "kind": "VMGeneralization",
+                "metadata": {"name": name, "namespace": NAMESPACE},
+                "spec": {
+                    "vm": {"subscriptionId": SUBSCRIPTION, "resourceGroup": GROUP, "name": name},
+                    "osType": "Linux",
+                    "azure": {"credentialsSecretRef": {"name": "azure-sp"}},
+                    "ssh": {
+                        "host": sb.ip,
+                        "port": sb.port,
+                        "username": sb.username,
+                        "privateKeySecretRef": {"name": f"{name}-ssh"},
+                        "hostKeys": list(sb.host_keys),
+                    },
+                },
+            }
+        )
+    api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(cp.kubeconfig)))
+    start = time.monotonic()
+    for doc in docs:  # the API call a `kubectl apply` makes
+        api.create_namespaced_custom_object(*GROUP_API, doc)
+    ready: dict[str, float] = {}
+    deadline = start + 600
+    while len(ready) < count and time.monotonic() < deadline:
+        for item in api.list_namespaced_custom_object(*GROUP_API)["items"]:
+            name = item["metadata"]["name"]
+            status = item.get("status", {})
+            if name not in names or name in ready:
+                continue
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])):
+                ready[name] = time.monotonic() - start
+            if status.get("phase") == "Failed":
+                raise SystemExit(f"{name} failed: {status}")
+        time.sleep(0.05)
+    if len(ready) < count:
+        raise SystemExit(f"only {len(ready)}/{count} Ready after 600 s; log: {operator.logs()[-2000:]}")
+    return {"names": names, "sandboxes": sandboxes, "all": max(ready.values()), "each": list(ready.values())}
+
+
+if __name__ == "__main__":
+    main()
