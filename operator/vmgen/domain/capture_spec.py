@@ -113,11 +113,12 @@ def preserve_source(spec: Mapping[str, Any]) -> PreserveSource:
 
 def capture(spec: Mapping[str, Any]) -> CaptureSpec:
     body = _object(spec.get("capture"), "spec.capture")
-    image = _object(body.get("managedImage"), "spec.capture.managedImage")
-    version = _object(body.get("galleryImageVersion"), "spec.capture.galleryImageVersion")
-    return CaptureSpec(
-        managed_image=_managed_image(image) if image else None,
-        gallery_image_version=_gallery_version(version) if version else None,
+    image, version = body.get("managedImage"), body.get("galleryImageVersion")
+    return CaptureSpec(  # an empty block is an error (it names no image), not "no capture"
+        managed_image=None if image is None else _managed_image(_object(image, "spec.capture.managedImage")),
+        gallery_image_version=None
+        if version is None
+        else _gallery_version(_object(version, "spec.capture.galleryImageVersion")),
     )
 
 
