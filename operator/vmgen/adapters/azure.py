@@ -227,6 +227,13 @@ class AzureCompute:
                     ) from exc
                 raise
 
+    async def start(self, vm: model.VmRef) -> None:
+        with self._translated():
+            poller = await self._vms(vm).begin_start(
+                vm.resource_group, vm.name, polling_interval=self._settings.poll_interval
+            )
+            await poller.result()
+
     async def generalize(self, vm: model.VmRef) -> None:
         with self._translated():
             await self._vms(vm).generalize(vm.resource_group, vm.name)
