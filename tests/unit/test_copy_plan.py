@@ -80,11 +80,11 @@ class TestTheStepsOfACopy:
         assert [s.value for s in IN_PLACE.steps] == ["validate", "deprovision", "shutdown", "generalize"]
 
     def test_in_place_still_needs_an_ssh_host(self) -> None:
-        with pytest.raises(errors.InvalidSpec, match="spec.ssh.host"):
+        with pytest.raises(errors.InvalidSpec, match=r"spec\.ssh\.host"):
             Spec.from_body({**BODY, "source": "InPlace"})
 
     def test_an_unknown_source_and_a_malformed_subnet_are_invalid(self) -> None:
-        with pytest.raises(errors.InvalidSpec, match="spec.source"):
+        with pytest.raises(errors.InvalidSpec, match=r"spec\.source"):
             Spec.from_body({**BODY, "source": "Clone"})
         with pytest.raises(errors.InvalidSpec, match="subnetId"):
             Spec.from_body({**BODY, "copy": {"subnetId": "vnet-1"}})
