@@ -31,9 +31,7 @@ _namespaces = itertools.count(1)
 @pytest.fixture(scope="session")
 def crd(control_plane: Any) -> None:
     control_plane.kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s"
-    )
+    control_plane.wait_established("vmgeneralizations.vmgen.io")
     control_plane.kubectl("create", "namespace", OPERATOR_NAMESPACE)
 
 

@@ -12,6 +12,7 @@ import asyncio
 from typing import Any
 
 import asyncssh
+import pytest
 
 from tests.e2e.conftest import World, assert_guest_untouched, condition, vm_requests
 
@@ -184,3 +185,49 @@ def _ssh_runs(vm: Any) -> str:
             return str(result.stdout).strip()
 
     return asyncio.run(whoami())
+
+
+class TestRestarts:
+    @pytest.mark.parametrize(
+        ("operation", "stage", "kind"),
+        [
+            pytest.param("createDisk", "Creating", "/disks/", id="killed during disk creation"),
+            pytest.param("createVm", "NicCreated", "/virtualmachines/", id="killed during VM creation"),
+        ],
+    )
+    def test_a_killed_operator_resumes_the_copy_and_creates_nothing_twice(
+        self, world: World, linux_vm: Any, linux_copies: dict[str, Any], operation: str, stage: str, kind: str
+    ) -> None:
+        vm = linux_vm()
+        world.arm.clear_requests()
+        world.arm.set_latency(operation, 3.0)
+        world.apply(copy_manifest(world, "kill-copy", vm))
+        world.wait_for(
+            "kill-copy",
+            lambda b: (
+                b.get("status", {}).get("outputs", {}).get("copy", {}).get("state") == stage
+                and any(r.method == "PUT" and kind in r.path.lower() for r in world.arm.requests())
+            ),
+            timeout=COPY_TIMEOUT,
+            what=f"{operation} under way",
+        )
+        world.operator.kill()
+        world.operator.start()
+
+        body = world.wait_for(
+            "kill-copy", lambda b: b.get("status", {}).get("phase") in ("Succeeded", "Failed"),
+            timeout=COPY_TIMEOUT, what="the end",
+        )  # fmt: skip
+
+        assert body["status"]["phase"] == "Succeeded"
+        copy = body["status"]["outputs"]["copy"]
+        copy_name = copy["vmId"].rsplit("/", 1)[-1]
+        puts = [r for r in world.arm.requests() if r.method == "PUT" and copy_name in r.path]
+        names = {r.path.rsplit("/", 1)[-1] for r in puts}
+        assert len(names) == 2 + len(copy["diskIds"])  # the VM, its NIC, one disk per snapshot: by name
+        vm_created = [r for r in puts if r.path.endswith(f"/virtualMachines/{copy_name}") and r.status == 201]
+        assert len(vm_created) == 1  # a repeated PUT finds the VM (200) instead of making another
+        assert list(linux_copies) == [copy_name]
+        assert copy_is_gone(world, copy) == []
+        assert writes_to(world, vm) == []
+        assert_guest_untouched(vm)

@@ -4,6 +4,9 @@ copy from the snapshots one stage per pass, delete it at the end.
 Traps it avoids:
 - The subnet is read before anything is created: a subnet that does not exist fails (SubnetNotFound)
   with nothing to clean up. Azure's NIC PUT would say the same, but only after the disks exist.
+- A creation resumed after a restart is looked up first (the NIC, the VM): a repeated PUT of an existing
+  VM answers 200 at once, and azure-core cannot resume such an operation from its token (the SDK's
+  `_ContinuationTokenHttpResponse` has no body), so the lookup, not the token, says it is done.
 - Ids are recorded in status.outputs.copy before Azure is asked for them (they are derived from the
   resource's name), so a SIGKILL at any point leaves status naming everything that may exist: a restart
   PUTs the same names again (create-or-update makes nothing twice), and failure and deletion know what to
@@ -121,6 +124,10 @@ async def _disks(p: Pass) -> float:
 async def _nic(p: Pass) -> float:
     azure = p.azure()
     nic = copy_plan.names(p.spec, owner=p.resource.holder).nic
+    found = await azure.get_network_interface(p.status.outputs.copy.nic_id)
+    if found is not None and found.provisioning_state == "Succeeded":  # made before a restart
+        await _stage(p, "NicCreated", "The copy's network interface exists (no public IP); its VM is next.")
+        return 0.0
     token = await azure.begin_network_interface(
         nic, location=p.observed().location, subnet_id=await _subnet(p), tags=_tags(p)
     )
@@ -137,6 +144,10 @@ async def _vm(p: Pass) -> float:
             f"VM {p.spec.vm.name} is gone; no copy was made of it.", reason=Reason.VM_NOT_FOUND
         )
     names = copy_plan.names(p.spec, owner=p.resource.holder)
+    ref = model.VmRef(names.vm.subscription_id, names.vm.resource_group, names.vm.name)
+    if await azure.observe(ref) is not None:  # an earlier pass's PUT was accepted before a restart
+        await _stage(p, "VmCreated", f"The copy VM {names.vm.name} exists; waiting for it to run.")
+        return 0.0
     disks = copy_plan.copy_disks(p.spec, p.observed(), owner=p.resource.holder)
     ids = dict(zip([d.lun for d in disks], p.status.outputs.copy.disk_ids, strict=False))
     request = images.CopyVmRequest(
