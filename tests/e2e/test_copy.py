@@ -9,12 +9,20 @@ was asked of the source: only GETs, and snapshot PUTs that name its disks as the
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import asyncssh
 import pytest
 
-from tests.e2e.conftest import World, assert_guest_untouched, condition, vm_requests
+from tests.e2e.conftest import (
+    World,
+    assert_guest_untouched,
+    condition,
+    deprovision_runs,
+    slow_counting_waagent,
+    vm_requests,
+)
 
 COPY_TIMEOUT = 240
 
@@ -229,5 +237,35 @@ class TestRestarts:
         assert len(vm_created) == 1  # a repeated PUT finds the VM (200) instead of making another
         assert list(linux_copies) == [copy_name]
         assert copy_is_gone(world, copy) == []
+        assert writes_to(world, vm) == []
+        assert_guest_untouched(vm)
+
+    def test_killed_during_the_copys_deprovision_it_resumes_without_running_waagent_twice(
+        self, world: World, linux_vm: Any, linux_copies: dict[str, Any]
+    ) -> None:
+        vm = linux_vm()
+        slow_counting_waagent(vm, 2)  # in the source's files, so the copy boots with it
+        world.apply(copy_manifest(world, "kill-copy-deprovision", vm))
+        body = world.wait_for(
+            "kill-copy-deprovision",
+            lambda b: b.get("status", {}).get("steps", {}).get("deprovision", {}).get("state") == "Running",
+            timeout=COPY_TIMEOUT,
+            what="the copy's deprovision Running",
+        )
+        copy = SimpleNamespace(
+            sandbox=linux_copies[body["status"]["outputs"]["copy"]["vmId"].rsplit("/", 1)[-1]]
+        )
+        world.wait_for(
+            "kill-copy-deprovision", lambda b: deprovision_runs(copy) == 1, timeout=30, what="waagent started"
+        )
+        world.operator.kill()
+        world.operator.start()
+
+        body = world.wait_ready("kill-copy-deprovision", timeout=110)
+
+        # The copy's files are gone with it; its deprovision was attempted once (verified, not rerun).
+        assert body["status"]["steps"]["deprovision"]["attempts"] == 1 and deprovision_runs(vm) == 0
+        assert body["status"]["steps"]["deprovision"]["state"] == "Succeeded"
+        assert copy_is_gone(world, body["status"]["outputs"]["copy"]) == []
         assert writes_to(world, vm) == []
         assert_guest_untouched(vm)
