@@ -108,9 +108,11 @@ class Workflow:
         if (delay := await prepare_linux.reach_before_observing(p)) is not None:
             return delay  # the guest still cannot be reached: this try cost no Azure request
         p.compute = await self._compute(await self._azure_credentials(p))
-        observation = await p.compute.observe(p.spec.vm)
+        observation = await p.compute.observe(p.target)  # the copy, once the steps act on it
         if observation is not None:
-            p.vm, p.observation = VmInfo.observed(observation), observation
+            p.observation = observation
+            if p.target == p.spec.vm:  # status.vm describes the source; outputs.copy the copy
+                p.vm = VmInfo.observed(observation)
         action = planner.plan(
             p.spec,
             self.status,

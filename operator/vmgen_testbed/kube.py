@@ -129,6 +129,23 @@ class ControlPlane:
         self._binaries = self._binaries or ensure_binaries()
         return self._binaries.kubectl
 
+    def wait_established(self, crd: str, *, timeout: float = 60.0) -> None:
+        """`kubectl wait --for=condition=Established crd/<crd>`, also right after the apply: kubectl 1.34
+        fails at once ("status.conditions accessor error: <nil>") instead of waiting when the API server
+        has not written the new CRD's status yet, which a large CRD makes likely."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.kubectl(
+                "wait", "--for=condition=Established", f"crd/{crd}", f"--timeout={int(timeout)}s", check=False
+            )
+            if result.returncode == 0:
+                return
+            if "accessor error" not in result.stderr or time.monotonic() > deadline:
+                raise KubectlError(
+                    result.returncode, ["kubectl", "wait", f"crd/{crd}"], result.stdout, result.stderr
+                )
+            time.sleep(0.2)
+
     def kubectl(
         self, *args: str, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:

@@ -31,21 +31,7 @@ _namespaces = itertools.count(1)
 @pytest.fixture(scope="session")
 def crd(control_plane: Any) -> None:
     control_plane.kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
-    # Right after the apply, `kubectl wait` may find the CRD without any status.conditions yet and exit
-    # with "accessor error: <nil>" instead of waiting: ask again until a deadline.
-    deadline = time.monotonic() + 60
-    while True:
-        waited = control_plane.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "crd/vmgeneralizations.vmgen.io",
-            "--timeout=60s",
-            check=False,
-        )
-        if waited.returncode == 0:
-            break
-        assert time.monotonic() < deadline, f"the CRD was not Established: {waited.stderr}"
-        time.sleep(0.2)
+    control_plane.wait_established("vmgeneralizations.vmgen.io")
     control_plane.kubectl("create", "namespace", OPERATOR_NAMESPACE)
 
 

@@ -87,6 +87,8 @@ class FakeVm:
     extensions: tuple[str, ...] = ()
 
     security_type: str = "Standard"
+    address: str = "10.0.0.4"
+    """Where SSH reaches its guest (a copy VM has its own)."""
 
     def observation(self) -> model.VmObservation:
         return model.VmObservation(
@@ -107,6 +109,11 @@ class FakeVm:
             security_type=self.security_type,
             extensions=self.extensions,
         )
+
+
+DEFAULT_SUBNET = (
+    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/default"
+)
 
 
 class FakeCompute:
@@ -255,6 +262,114 @@ class FakeCompute:
         self._record("delete_image_version", ref.version)
         self._azure.versions.pop(ref.version, None)
 
+    # -- images.VmCopier and start: disks, NICs and VMs made at once; a copy VM runs with its agent ready --
+
+    async def start(self, vm: model.VmRef) -> None:
+        found = self._call("start", vm)
+        if found.generalized:
+            raise errors.AzureOperationNotAllowed("OperationNotAllowed: a generalized VM cannot be started")
+        found.power_state = model.PowerState.RUNNING
+
+    async def read_layout(self, vm: model.VmRef) -> images.VmLayout | None:
+        self._record("read_layout", vm.name)
+        found = self._azure.vms.get(vm.name)
+        if found is None:
+            return None
+        seen = found.observation()
+        return images.VmLayout(
+            id=seen.id,
+            location=seen.location,
+            size="Standard_D2s_v5",
+            os_type=found.os_type,
+            os_disk_id=seen.os_disk_id,
+            data_disks=seen.data_disks,
+            nic_ids=(f"/nic/{vm.name}-nic",),
+            security_type=images.SecurityType.STANDARD,
+        )
+
+    async def get_subnet(self, subnet_id: str) -> images.Subnet | None:
+        self._record("get_subnet", subnet_id)
+        return (
+            images.Subnet(images.SubnetId(subnet_id), "10.0.0.0/24")
+            if subnet_id in self._azure.subnets
+            else None
+        )
+
+    async def get_network_interface(self, nic_id: str) -> images.NetworkInterface | None:
+        self._record("get_network_interface", nic_id)
+        name = nic_id.rsplit("/", 1)[-1]
+        if name.endswith("-nic") and name[: -len("-nic")] in self._azure.vms and name not in self._azure.nics:
+            return images.NetworkInterface(
+                images.NicId(nic_id), images.SubnetId(DEFAULT_SUBNET), "10.0.0.4", None, "Succeeded"
+            )
+        if name not in self._azure.nics:
+            return None
+        return images.NetworkInterface(
+            images.NicId(nic_id),
+            images.SubnetId(self._azure.nics[name].source),
+            "10.0.0.9",
+            None,
+            "Succeeded",
+        )
+
+    async def begin_disk_from_snapshot(
+        self, ref: images.ResourceRef, *, location: str, snapshot_id: str, tags: images.Tags = ()
+    ) -> model.ContinuationToken:
+        self._record("begin_disk", ref.name)
+        self._azure.disks[ref.name] = FakeResource(source=snapshot_id, state="Succeeded")
+        return model.ContinuationToken(f"disk-{ref.name}")
+
+    async def wait_disk(self, ref: images.ResourceRef, token: model.ContinuationToken) -> images.DiskId:
+        self._record("wait_disk", ref.name)
+        return images.DiskId(ref.name)
+
+    async def begin_network_interface(
+        self, ref: images.ResourceRef, *, location: str, subnet_id: str, tags: images.Tags = ()
+    ) -> model.ContinuationToken:
+        self._record("begin_nic", ref.name)
+        self._azure.nics[ref.name] = FakeResource(source=subnet_id, state="Succeeded")
+        return model.ContinuationToken(f"nic-{ref.name}")
+
+    async def wait_network_interface(
+        self, ref: images.ResourceRef, token: model.ContinuationToken
+    ) -> images.NetworkInterface:
+        self._record("wait_nic", ref.name)
+        return images.NetworkInterface(
+            images.NicId(ref.name),
+            images.SubnetId(self._azure.nics[ref.name].source),
+            "10.0.0.9",
+            None,
+            "Succeeded",
+        )
+
+    async def begin_vm_from_disks(
+        self, ref: images.ResourceRef, request: images.CopyVmRequest
+    ) -> model.ContinuationToken:
+        self._record("begin_vm", ref.name)
+        source = next(iter(self._azure.vms.values()))
+        self._azure.vms[ref.name] = FakeVm(
+            model.VmRef(ref.subscription_id, ref.resource_group, ref.name),
+            guest=replace(source.guest),
+            address="10.0.0.9",
+        )
+        return model.ContinuationToken(f"vm-{ref.name}")
+
+    async def wait_vm(self, ref: images.ResourceRef, token: model.ContinuationToken) -> model.VmResourceId:
+        self._record("wait_vm", ref.name)
+        return self._azure.vms[ref.name].ref.resource_id
+
+    async def delete_vm(self, ref: images.ResourceRef) -> None:
+        self._record("delete_vm", ref.name)
+        self._azure.vms.pop(ref.name, None)
+
+    async def delete_disk(self, ref: images.ResourceRef) -> None:
+        self._record("delete_disk", ref.name)
+        self._azure.disks.pop(ref.name, None)
+
+    async def delete_network_interface(self, ref: images.ResourceRef) -> None:
+        self._record("delete_nic", ref.name)
+        self._azure.nics.pop(ref.name, None)
+
 
 @dataclass
 class FakeResource:
@@ -284,6 +399,10 @@ class FakeAzure:
         self.managed_images: dict[str, FakeResource] = {}
         self.versions: dict[str, FakeResource] = {}
         self.definitions: dict[str, images.ImageDefinition] = {}
+        self.disks: dict[str, FakeResource] = {}
+        self.nics: dict[str, FakeResource] = {}
+        self.subnets: set[str] = {DEFAULT_SUBNET}
+        """Subnets that exist (spec.source Copy); every source's NIC is in DEFAULT_SUBNET."""
 
     def __call__(self, credentials: ports.AzureCredentials | None) -> FakeCompute:
         self.credentials.append(credentials)
@@ -318,7 +437,9 @@ class FakeDeprovisioner:
         vm = next(
             vm
             for vm in self._azure.vms.values()
-            if target.host_keys and set(target.host_keys) & set(vm.guest.host_keys)
+            if vm.address == target.host
+            and target.host_keys
+            and set(target.host_keys) & set(vm.guest.host_keys)
         )
         vm.guest.deprovision(delete_user=delete_user)
         if self.outcome_lost:

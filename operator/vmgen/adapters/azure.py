@@ -75,10 +75,7 @@ _PREFIXES: dict[type[errors.VmgenError], str] = {
     errors.AzureOperationFailed: "The Azure operation failed: ",
     errors.AzureOperationNotAllowed: "Azure refused the operation: ",
 }
-_ROLE_HINT = (
-    " The identity needs Microsoft.Compute/virtualMachines/read, deallocate/action, generalize/action"
-    " and runCommand/action on the VM (for example the Virtual Machine Contributor role)."
-)
+_ROLE_HINT = " The identity lacks an action of the role in docs/azure-role.md on the VM's resource group."
 _NOISE = re.compile(
     r"\s*\b(?:trace|correlation|client[ -]?request|request|tracking|activity)[ -]?id\s*[:=]?\s*"
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.?"
@@ -231,6 +228,13 @@ class AzureCompute:
                         " again and begins deallocate again unless Azure is already at it."
                     ) from exc
                 raise
+
+    async def start(self, vm: model.VmRef) -> None:
+        with self._translated():
+            poller = await self._vms(vm).begin_start(
+                vm.resource_group, vm.name, polling_interval=self._settings.poll_interval
+            )
+            await poller.result()
 
     async def generalize(self, vm: model.VmRef) -> None:
         with self._translated():

@@ -43,7 +43,7 @@ class AzureCopies:
 
     async def read_layout(self, vm: model.VmRef) -> images.VmLayout | None:
         client = self._session.compute(vm.subscription_id)
-        found = await self._get(client.virtual_machines.get(vm.resource_group, vm.name))
+        found = await self._read(client.virtual_machines.get(vm.resource_group, vm.name))
         if found is None:
             return None
         storage = found.storage_profile
@@ -77,7 +77,7 @@ class AzureCopies:
                 f"{subnet_id!r} is not a subnet id (.../virtualNetworks/<vnet>/subnets/<name>)"
             )
         network = self._session.network(parts["subscriptions"])
-        found = await self._get(
+        found = await self._read(
             network.subnets.get(parts["resourcegroups"], parts["virtualnetworks"], parts["subnets"])
         )
         if found is None:
@@ -91,7 +91,7 @@ class AzureCopies:
         if parts is None or "networkinterfaces" not in parts:
             raise errors.InvalidSpec(f"{nic_id!r} is not a network interface id")
         network = self._session.network(parts["subscriptions"])
-        found = await self._get(
+        found = await self._read(
             network.network_interfaces.get(parts["resourcegroups"], parts["networkinterfaces"])
         )
         return _nic(found) if found is not None else None
@@ -110,7 +110,7 @@ class AzureCopies:
         )
         with self._session.translated():
             poller = await self._session.compute(ref.subscription_id).disks.begin_create_or_update(
-                ref.resource_group, ref.name, body, polling_interval=self._poll()
+                ref.resource_group, ref.name, body, polling_interval=self._copy_poll()
             )
         return model.ContinuationToken(poller.continuation_token())
 
@@ -124,7 +124,7 @@ class AzureCopies:
                 ref.name,
                 azmodels.Disk({}),
                 continuation_token=token,
-                polling_interval=self._poll(),
+                polling_interval=self._copy_poll(),
             ),
         )
         return images.DiskId(str(found.id))
@@ -153,7 +153,7 @@ class AzureCopies:
             poller = await self._session.network(
                 ref.subscription_id
             ).network_interfaces.begin_create_or_update(
-                ref.resource_group, ref.name, body, polling_interval=self._poll()
+                ref.resource_group, ref.name, body, polling_interval=self._copy_poll()
             )
         return model.ContinuationToken(poller.continuation_token())
 
@@ -169,7 +169,7 @@ class AzureCopies:
                 ref.name,
                 netmodels.NetworkInterface({}),
                 continuation_token=token,
-                polling_interval=self._poll(),
+                polling_interval=self._copy_poll(),
             ),
         )
         return _nic(found)
@@ -204,7 +204,7 @@ class AzureCopies:
         )
         with self._session.translated():
             poller = await self._session.compute(ref.subscription_id).virtual_machines.begin_create_or_update(
-                ref.resource_group, ref.name, body, polling_interval=self._poll()
+                ref.resource_group, ref.name, body, polling_interval=self._copy_poll()
             )
         return model.ContinuationToken(poller.continuation_token())
 
@@ -218,7 +218,7 @@ class AzureCopies:
                 ref.name,
                 azmodels.VirtualMachine({}),
                 continuation_token=token,
-                polling_interval=self._poll(),
+                polling_interval=self._copy_poll(),
             ),
         )
         return model.VmResourceId(str(found.id))
@@ -227,29 +227,31 @@ class AzureCopies:
 
     async def delete_vm(self, ref: images.ResourceRef) -> None:
         vms = self._session.compute(ref.subscription_id).virtual_machines
-        await self._delete(
-            "VM deletion", vms.begin_delete(ref.resource_group, ref.name, polling_interval=self._poll())
+        await self._remove(
+            "VM deletion", vms.begin_delete(ref.resource_group, ref.name, polling_interval=self._copy_poll())
         )
 
     async def delete_disk(self, ref: images.ResourceRef) -> None:
         disks = self._session.compute(ref.subscription_id).disks
-        await self._delete(
-            "disk deletion", disks.begin_delete(ref.resource_group, ref.name, polling_interval=self._poll())
+        await self._remove(
+            "disk deletion",
+            disks.begin_delete(ref.resource_group, ref.name, polling_interval=self._copy_poll()),
         )
 
     async def delete_network_interface(self, ref: images.ResourceRef) -> None:
         nics = self._session.network(ref.subscription_id).network_interfaces
-        await self._delete(
+        await self._remove(
             "network interface deletion",
-            nics.begin_delete(ref.resource_group, ref.name, polling_interval=self._poll()),
+            nics.begin_delete(ref.resource_group, ref.name, polling_interval=self._copy_poll()),
         )
 
     # ---- plumbing -----------------------------------------------------------------------------------------
+    # Named apart from AzureImages' helpers (their signatures differ): AzureAccount inherits both.
 
-    def _poll(self) -> float:
+    def _copy_poll(self) -> float:
         return self._session.settings.poll_interval
 
-    async def _get(self, call: Any) -> Any:
+    async def _read(self, call: Any) -> Any:
         with self._session.translated():
             try:
                 return await call
@@ -258,7 +260,7 @@ class AzureCopies:
                     return None
                 raise
 
-    async def _delete(self, what: str, begin: Any) -> None:
+    async def _remove(self, what: str, begin: Any) -> None:
         with self._session.translated():
             poller = await begin
             try:

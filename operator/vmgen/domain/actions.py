@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vmgen.domain import model, windows_actions
+from vmgen.domain import copy_actions, model, windows_actions
 from vmgen.domain.phases import Phase, StepName
 from vmgen.domain.reasons import Reason
 
@@ -157,4 +157,8 @@ Action = (
     | windows_actions.StartSysprep
     | windows_actions.CheckSysprep
     | windows_actions.MarkSysprepUnknown
+    | copy_actions.StopSource
+    | copy_actions.StartSource
+    | copy_actions.BuildCopy
+    | copy_actions.DeleteCopy
 )

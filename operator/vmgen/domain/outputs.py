@@ -13,6 +13,44 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class CopyOutputs:
+    """source Copy: the copy VM and what it is made of. The ids are written (they are derived from the
+    resource's name) before Azure is asked to create anything, so that a restarted operator, a failure
+    and deletionPolicy all know what to delete; `state` says how far the copy got."""
+
+    vm_id: str = ""
+    nic_id: str = ""
+    disk_ids: tuple[str, ...] = ()
+    address: str = ""
+    state: str = ""
+    """Creating | DisksCreated | NicCreated | VmCreated | Ready | Deleted | Kept."""
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> CopyOutputs:
+        return cls(
+            vm_id=str(body.get("vmId") or ""),
+            nic_id=str(body.get("nicId") or ""),
+            disk_ids=tuple(str(d) for d in body.get("diskIds") or () if isinstance(d, str)),
+            address=str(body.get("address") or ""),
+            state=str(body.get("state") or ""),
+        )
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        for key, value in (
+            ("vmId", self.vm_id),
+            ("nicId", self.nic_id),
+            ("address", self.address),
+            ("state", self.state),
+        ):
+            if value:
+                body[key] = value
+        if self.disk_ids:
+            body["diskIds"] = list(self.disk_ids)
+        return body
+
+
+@dataclass(frozen=True)
 class Outputs:
     snapshots: tuple[str, ...] = ()
     managed_image_id: str = ""
@@ -21,6 +59,7 @@ class Outputs:
     """Per target region: Unknown | Replicating | Completed | Failed."""
     findings: tuple[Mapping[str, str], ...] = ()
     """Preflight findings: {reason, message}, one per blocker."""
+    copy: CopyOutputs = field(default_factory=CopyOutputs)
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Outputs:
@@ -37,6 +76,7 @@ class Outputs:
                 for f in body.get("findings") or ()
                 if isinstance(f, Mapping)
             ),
+            copy=CopyOutputs.from_body(body["copy"] if isinstance(body.get("copy"), Mapping) else {}),
         )
 
     def to_body(self) -> dict[str, Any]:
@@ -51,7 +91,12 @@ class Outputs:
             body["replication"] = dict(self.replication)
         if self.findings:
             body["findings"] = [dict(f) for f in self.findings]
+        if copy := self.copy.to_body():
+            body["copy"] = copy
         return body
+
+    def with_copy(self, **changes: Any) -> Outputs:
+        return replace(self, copy=replace(self.copy, **changes))
 
     def with_snapshot(self, snapshot_id: str) -> Outputs:
         if snapshot_id in self.snapshots:

@@ -23,6 +23,8 @@ class Phase(enum.StrEnum):
     VALIDATING = "Validating"
     PREFLIGHT = "Preflight"
     SNAPSHOTTING = "Snapshotting"
+    COPYING = "Copying"
+    CLEANING_UP = "CleaningUp"
     AWAITING_APPROVAL = "AwaitingApproval"
     DEPROVISIONING = "Deprovisioning"
     SHUTTING_DOWN = "ShuttingDown"
@@ -42,13 +44,17 @@ class Phase(enum.StrEnum):
 class StepName(enum.StrEnum):
     VALIDATE = "validate"
     PREFLIGHT = "preflight"
+    STOP_SOURCE = "stopSource"
     SNAPSHOT = "snapshot"
+    START_SOURCE = "startSource"
+    COPY = "copy"
     APPROVAL = "approval"
     DEPROVISION = "deprovision"
     SHUTDOWN = "shutdown"
     GENERALIZE = "generalize"
     CAPTURE = "capture"
     PUBLISH = "publish"
+    DELETE_COPY = "deleteCopy"
 
     @property
     def phase(self) -> Phase:
@@ -63,7 +69,11 @@ class StepName(enum.StrEnum):
 _STEP_PHASES = {
     StepName.VALIDATE: Phase.VALIDATING,
     StepName.PREFLIGHT: Phase.PREFLIGHT,
+    StepName.STOP_SOURCE: Phase.COPYING,
     StepName.SNAPSHOT: Phase.SNAPSHOTTING,
+    StepName.START_SOURCE: Phase.COPYING,
+    StepName.COPY: Phase.COPYING,
+    StepName.DELETE_COPY: Phase.CLEANING_UP,
     StepName.APPROVAL: Phase.AWAITING_APPROVAL,
     StepName.DEPROVISION: Phase.DEPROVISIONING,
     StepName.SHUTDOWN: Phase.SHUTTING_DOWN,
@@ -78,6 +88,8 @@ _STEP_CONDITIONS = {
     StepName.GENERALIZE: ConditionType.GENERALIZED,
     StepName.CAPTURE: ConditionType.CAPTURED,
     StepName.PUBLISH: ConditionType.PUBLISHED,
+    StepName.COPY: ConditionType.COPY_READY,
+    StepName.DELETE_COPY: ConditionType.COPY_DELETED,
 }
 
 STEP_ORDER: tuple[StepName, ...] = (
@@ -92,13 +104,17 @@ for more gets its own order from `Spec.steps`: the optional steps slot in where 
 STEP_SEQUENCE: tuple[StepName, ...] = (
     StepName.VALIDATE,
     StepName.PREFLIGHT,
+    StepName.STOP_SOURCE,
     StepName.SNAPSHOT,
+    StepName.START_SOURCE,
+    StepName.COPY,
     StepName.APPROVAL,
     StepName.DEPROVISION,
     StepName.SHUTDOWN,
     StepName.GENERALIZE,
     StepName.CAPTURE,
     StepName.PUBLISH,
+    StepName.DELETE_COPY,
 )
 """Every step in the order they run when a spec asks for all of them."""
 

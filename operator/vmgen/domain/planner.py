@@ -16,6 +16,8 @@ Rules it enforces, every pass, against the fresh observation rather than cached 
 - an explicit osType that contradicts Azure fails before anything touches the VM;
 - Windows runs sysprep (over WinRM or through Run Command) instead of waagent: its validation and its
   deprovision step are decided in domain/windows_plan.py (a generalized Windows VM is adopted too);
+- `spec.source: Copy` has its own rows in domain/copy_plan.py (stop/start the source, build the copy,
+  delete it); the rows here then act on the copy (`copy_plan.target`);
 - a stopped VM that is not generalized is only generalized when a person confirms, with the same
   annotation, that its guest was deprovisioned already.
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from vmgen.domain import api, model, windows_plan
+from vmgen.domain import api, copy_plan, model, windows_plan
 from vmgen.domain.actions import (
     Action,
     Adopt,
@@ -129,6 +131,8 @@ def plan(
         )
     if step is StepName.PREFLIGHT:  # collects every finding itself, a missing VM included
         return RunPreflight()
+    if spec.copied and (copying := copy_plan.plan(spec, status, observation, now=now)) is not None:
+        return copying
     if observation is None:
         return Fail(
             Reason.VM_NOT_FOUND,

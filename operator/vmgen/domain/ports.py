@@ -25,9 +25,10 @@ class AzureCredentials:
     client_secret: str = field(repr=False)
 
 
-class Compute(images.ImageCapture, Protocol):
+class Compute(images.ImageCapture, images.VmCopier, Protocol):
     """Azure Compute for one credential (kept for a resource's life, renewed when its Secret changes):
-    VMs, Run Command, and (from `images.ImageCapture`) snapshots, managed images and gallery versions."""
+    VMs, Run Command, (from `images.ImageCapture`) snapshots, managed images and gallery versions, and
+    (from `images.VmCopier`) the disks, NIC and VM of a copy."""
 
     async def observe(self, vm: model.VmRef) -> model.VmObservation | None:
         """GET the VM with its instance view; None when Azure says ResourceNotFound."""
@@ -40,6 +41,10 @@ class Compute(images.ImageCapture, Protocol):
 
     async def generalize(self, vm: model.VmRef) -> None:
         """POST generalize (synchronous)."""
+
+    async def start(self, vm: model.VmRef) -> None:
+        """POST start and wait for it. Only for spec.copy.stopSourceFirst, on a VM that is not generalized
+        (domain/copy_plan.py `may_start`); vmgen starts no other VM."""
 
     async def run_shell_script(self, vm: model.VmRef, script: str) -> model.ScriptOutput:
         """Run a read-only script through Run Command (RunShellScript), an authenticated channel.

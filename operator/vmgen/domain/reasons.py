@@ -27,6 +27,10 @@ class ConditionType(enum.StrEnum):
     """True once the gallery image version exists and has replicated to every target region."""
     PREFLIGHT_PASSED = "PreflightPassed"
     """The outcome of the read-only checks: True when nothing blocks generalization."""
+    COPY_READY = "CopyReady"
+    """source Copy: True once the copy VM runs with its agent ready."""
+    COPY_DELETED = "CopyDeleted"
+    """source Copy: True once the copy's VM, NIC and disks are deleted."""
     DEPROVISION_OUTCOME_UNKNOWN = "DeprovisionOutcomeUnknown"
     """True while the operator cannot tell whether deprovision finished and waits for a person."""
 
@@ -125,6 +129,20 @@ class Reason(enum.StrEnum):
     WINRM_AUTHENTICATION_REFUSED = "WinRMAuthenticationRefused"
     WINRM_CERTIFICATE_UNTRUSTED = "WinRMCertificateUntrusted"
     WINRM_BASIC_OVER_HTTP = "WinRMBasicOverHTTP"
+    # source Copy (docs/copy.md).
+    COPYING = "Copying"
+    CLEANING_UP = "CleaningUp"
+    SOURCE_STOPPED = "SourceStopped"
+    SOURCE_STARTED = "SourceStarted"
+    COPY_CREATING = "CopyCreating"
+    COPY_READY = "CopyReady"
+    COPY_DELETED = "CopyDeleted"
+    COPY_KEPT = "CopyKept"
+    SUBNET_NOT_FOUND = "SubnetNotFound"
+    COPY_NOT_READY = "CopyNotReady"
+    COPY_CLEANUP_FAILED = "CopyCleanupFailed"
+    COPY_NOT_SUPPORTED = "CopyNotSupported"
+    SOURCE_NOT_RESTARTED = "SourceNotRestarted"
     # Uncertain outcomes (the error tree's third branch).
     OUTCOME_UNKNOWN = "OutcomeUnknown"
     # Generic error base reasons.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from vmgen.domain import capture_spec, errors, model, windows_spec
+from vmgen.domain import capture_spec, copy_spec, errors, model, windows_spec
 from vmgen.domain.phases import STEP_SEQUENCE, StepName
 
 _DURATION = re.compile(r"(\d+)([smh])")
@@ -49,6 +49,8 @@ class Timeouts:
     generalize: timedelta = timedelta(minutes=5)
     capture: timedelta = timedelta(hours=2)
     """Snapshots, the managed image and the gallery version with its replication, each step."""
+    copy: timedelta = timedelta(minutes=30)
+    """source Copy: stopping/starting the source, building the copy until its agent is ready, deleting it."""
 
 
 @dataclass(frozen=True)
@@ -68,14 +70,27 @@ class Spec:
     deletion_policy: capture_spec.DeletionPolicy = capture_spec.DeletionPolicy.RETAIN
     windows: windows_spec.WindowsSpec = field(default_factory=windows_spec.WindowsSpec)
     """spec.windows and spec.winrm (domain/windows_spec.py)."""
+    source: copy_spec.Source = copy_spec.Source.IN_PLACE
+    copy: copy_spec.CopySpec = field(default_factory=copy_spec.CopySpec)
+    """spec.source and spec.copy (domain/copy_spec.py)."""
+
+    @property
+    def copied(self) -> bool:
+        """The job generalizes a copy of spec.vm, never spec.vm itself."""
+        return self.source is copy_spec.Source.COPY
 
     @property
     def steps(self) -> tuple[StepName, ...]:
         """This job's steps, in order: the plain four, plus what the spec asks for."""
         if self.mode is capture_spec.Mode.PREFLIGHT:
             return (StepName.PREFLIGHT,)
+        stop = self.copied and self.copy.stop_source_first
         wanted = {
-            StepName.SNAPSHOT: self.preserve_source.snapshot,
+            StepName.SNAPSHOT: self.preserve_source.snapshot or self.copied,
+            StepName.STOP_SOURCE: stop,
+            StepName.START_SOURCE: stop,
+            StepName.COPY: self.copied,
+            StepName.DELETE_COPY: self.copied,
             StepName.APPROVAL: self.approval is capture_spec.Approval.MANUAL,
             StepName.CAPTURE: self.capture.managed_image is not None,
             StepName.PUBLISH: self.capture.gallery_image_version is not None,
@@ -92,6 +107,7 @@ class Spec:
             raise errors.InvalidSpec(f"spec.osType must be Auto, Linux or Windows, not {os_text!r}")
         timeouts = _mapping(spec, "timeouts")
         defaults = Timeouts()
+        source = copy_spec.source(spec)
         return cls(
             vm=model.VmRef(
                 subscription_id=_text(vm, "subscriptionId", "spec.vm"),
@@ -100,13 +116,14 @@ class Spec:
             ),
             os_type=os_types.get(os_text),
             credentials_secret=_secret_name(_mapping(spec, "azure"), "credentialsSecretRef", "spec.azure"),
-            ssh=_ssh(spec),
+            ssh=_ssh(spec, copied=source is copy_spec.Source.COPY),
             delete_user=bool(_mapping(spec, "linux").get("deprovisionUser", True)),
             timeouts=Timeouts(
                 deprovision=_timeout(timeouts, "deprovision", defaults.deprovision),
                 shutdown=_timeout(timeouts, "shutdown", defaults.shutdown),
                 generalize=_timeout(timeouts, "generalize", defaults.generalize),
                 capture=_timeout(timeouts, "capture", defaults.capture),
+                copy=_timeout(timeouts, "copy", defaults.copy),
             ),
             mode=capture_spec.mode(spec),
             approval=capture_spec.approval(spec),
@@ -114,10 +131,12 @@ class Spec:
             capture=capture_spec.capture(spec),
             deletion_policy=capture_spec.deletion_policy(spec),
             windows=windows_spec.parse(spec, duration=parse_duration),
+            source=source,
+            copy=copy_spec.copy(spec),
         )
 
 
-def _ssh(spec: Mapping[str, Any]) -> SshSpec | None:
+def _ssh(spec: Mapping[str, Any], *, copied: bool) -> SshSpec | None:
     ssh = _mapping(spec, "ssh")
     if not ssh:
         return None
@@ -130,8 +149,11 @@ def _ssh(spec: Mapping[str, Any]) -> SshSpec | None:
     key_secret = _secret_name(ssh, "privateKeySecretRef", "spec.ssh")
     if key_secret is None:
         raise errors.InvalidSpec("spec.ssh.privateKeySecretRef.name is required")
+    host = ssh.get("host")
+    if not copied or host:  # a copy is reached at its own address (status.outputs.copy.address)
+        host = _text(ssh, "host", "spec.ssh")
     return SshSpec(
-        host=_text(ssh, "host", "spec.ssh"),
+        host=str(host or ""),
         port=port,
         username=str(ssh.get("username") or "azureuser"),
         private_key_secret=key_secret,

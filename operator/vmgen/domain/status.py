@@ -369,7 +369,8 @@ class Status:
         return status._ready(value, reason, message, at)
 
 
-_IMAGE_STEPS = frozenset({StepName.CAPTURE, StepName.PUBLISH})
+_IMAGE_STEPS = frozenset({StepName.CAPTURE, StepName.PUBLISH, StepName.DELETE_COPY})
+"""Not skipped by adoption: the image is still made, and a copy is still deleted."""
 _ADOPTED_CONDITIONS = frozenset({StepName.DEPROVISION, StepName.SHUTDOWN, StepName.GENERALIZE})
 
 

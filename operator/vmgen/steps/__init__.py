@@ -12,6 +12,7 @@ from vmgen.steps import (
     approval,
     capture,
     cleanup,
+    copy,
     deallocate,
     generalize,
     preflight,
@@ -40,6 +41,7 @@ EXECUTORS: dict[type, Executor] = {
     **capture.EXECUTORS,
     **publish.EXECUTORS,
     **prepare_windows.EXECUTORS,
+    **copy.EXECUTORS,
 }
 
 

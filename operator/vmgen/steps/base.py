@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from vmgen.domain import api, errors, model
+from vmgen.domain import api, copy_plan, errors, model
 from vmgen.domain import ports as domain_ports
 from vmgen.domain.spec import Spec
 from vmgen.domain.status import Stamp, Status, StepName, VmInfo, merge_patch
@@ -108,6 +108,15 @@ class Pass:
     @property
     def at(self) -> Stamp:
         return Stamp(now=self.now(), generation=self.resource.generation)
+
+    @property
+    def target(self) -> model.VmRef:
+        """The VM this pass acts on: spec.vm, or its copy once built (spec.source Copy)."""
+        return copy_plan.target(self.spec, self.status)
+
+    @property
+    def ssh_host(self) -> str:
+        return copy_plan.ssh_host(self.spec, self.status)
 
     def observed(self) -> model.VmObservation:
         assert self.observation is not None, "the planner plans this action only for an observed VM"

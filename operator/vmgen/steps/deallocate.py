@@ -21,7 +21,7 @@ from vmgen.steps.record import checkpoint
 async def begin(p: Pass, action: planner.BeginDeallocate) -> float:
     p.events.normal(Reason.SHUTDOWN_STARTED, f"Deallocating VM {p.spec.vm.name}.")
     await p.save(p.status.begin(StepName.SHUTDOWN, message="Asking Azure to deallocate the VM.", at=p.at))
-    token = await p.azure().begin_deallocate(p.spec.vm)
+    token = await p.azure().begin_deallocate(p.target)
     await p.save(
         p.status.with_token(
             StepName.SHUTDOWN,
@@ -36,9 +36,7 @@ async def resume(p: Pass, action: planner.ResumeDeallocate) -> float:
     started = p.status.step(StepName.SHUTDOWN).started_at or p.now()
     remaining = (started + p.spec.timeouts.shutdown - p.now()).total_seconds()
     try:
-        await asyncio.wait_for(
-            p.azure().wait_deallocate(p.spec.vm, action.token), timeout=max(1.0, remaining)
-        )
+        await asyncio.wait_for(p.azure().wait_deallocate(p.target, action.token), timeout=max(1.0, remaining))
     except TimeoutError:
         return 0.0  # the planner fails the step with Timeout (and says what to do) on the next pass
     except errors.AzureOperationLost:

@@ -22,7 +22,7 @@ async def generalize(p: Pass, action: planner.Generalize) -> float:
     await p.save(p.status.begin(StepName.GENERALIZE, message="Asking Azure to generalize the VM.", at=p.at))
     try:
         await asyncio.wait_for(
-            p.azure().generalize(p.spec.vm), timeout=p.spec.timeouts.generalize.total_seconds()
+            p.azure().generalize(p.target), timeout=p.spec.timeouts.generalize.total_seconds()
         )
     except TimeoutError:
         raise errors.AzureUnavailable(

@@ -54,7 +54,7 @@ async def _reach(p: Pass) -> float | None:
     ssh = p.spec.ssh
     assert ssh is not None
     try:
-        await p.ports.deprovisioner.reach(ssh.host, ssh.port)
+        await p.ports.deprovisioner.reach(p.ssh_host, ssh.port)  # the copy's address under source Copy
     except errors.GuestUnreachable as exc:
         return await _unreachable(p, exc)
     return None
@@ -67,7 +67,7 @@ async def _unreachable(p: Pass, exc: errors.GuestUnreachable) -> float:
         p.status.step(StepName.DEPROVISION),
         unresolvable=isinstance(exc, errors.GuestHostUnresolvable),
         detail=exc.message,
-        host=ssh.host,
+        host=p.ssh_host,
         port=ssh.port,
         timeout=p.spec.timeouts.deprovision,
         now=p.now(),
@@ -86,7 +86,7 @@ async def verify(p: Pass, action: planner.VerifyDeprovision) -> float:
     assert ssh is not None
     step = p.status.step(StepName.DEPROVISION)
     try:
-        output = await p.azure().run_shell_script(p.spec.vm, guest.evidence_script(ssh.username))
+        output = await p.azure().run_shell_script(p.target, guest.evidence_script(ssh.username))
     except errors.VmgenError as exc:
         transient = isinstance(exc, errors.TransientError)
         if isinstance(
@@ -146,7 +146,7 @@ async def _look(p: Pass) -> model.ScriptOutput | None:
     ssh = p.spec.ssh
     assert ssh is not None
     try:
-        return await p.azure().run_shell_script(p.spec.vm, guest.evidence_script(ssh.username))
+        return await p.azure().run_shell_script(p.target, guest.evidence_script(ssh.username))
     except errors.PermanentError as exc:
         p.events.warning(
             exc.reason, f"Could not look at the guest through Run Command first ({exc.message})."
@@ -158,7 +158,7 @@ async def _deprovision(p: Pass, look: model.ScriptOutput | None) -> float:
     ssh = p.spec.ssh
     assert ssh is not None
     target = model.SshTarget(
-        host=ssh.host,
+        host=p.ssh_host,
         port=ssh.port,
         username=ssh.username,
         private_key=await p.ports.secrets.ssh_private_key(p.resource.namespace, ssh.private_key_secret),
@@ -167,7 +167,7 @@ async def _deprovision(p: Pass, look: model.ScriptOutput | None) -> float:
     command = "waagent -deprovision+user" if p.spec.delete_user else "waagent -deprovision"
     attempt = p.status.step(StepName.DEPROVISION).attempts + 1
     p.events.normal(
-        Reason.DEPROVISION_STARTED, f"Running `{command}` on {ssh.host} over SSH (attempt {attempt})."
+        Reason.DEPROVISION_STARTED, f"Running `{command}` on {p.ssh_host} over SSH (attempt {attempt})."
     )
     await p.save(p.status.begin(StepName.DEPROVISION, message=f"Running `{command}` over SSH.", at=p.at))
     try:
@@ -200,7 +200,7 @@ async def _host_keys(p: Pass, look: model.ScriptOutput | None) -> tuple[str, ...
     step = p.status.step(StepName.DEPROVISION)
     if look is None and step.host_keys and deprovision.look_is_fresh(step, now=p.now()):
         return step.host_keys
-    output = look or await p.azure().run_shell_script(p.spec.vm, guest.evidence_script(ssh.username))
+    output = look or await p.azure().run_shell_script(p.target, guest.evidence_script(ssh.username))
     keys = guest.parse_host_keys(output.stdout)
     if not keys:
         raise errors.HostKeysUnavailable(

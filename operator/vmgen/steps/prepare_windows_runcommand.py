@@ -18,4 +18,4 @@ SHUTS_DOWN = True
 
 async def open_guest(p: Pass) -> ports.WindowsGuest:
     location = p.observation.location if p.observation is not None else ""
-    return p.ports.windows.run_command(p.azure(), p.spec.vm, location=location)
+    return p.ports.windows.run_command(p.azure(), p.target, location=location)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from vmgen.domain import planner
 from vmgen.domain.reasons import ConditionType, Reason
+from vmgen.steps import cleanup
 from vmgen.steps.base import Executor, Pass
 
 
@@ -34,7 +35,9 @@ async def fail(p: Pass, action: planner.Fail) -> None:
 
 
 async def fail_with(p: Pass, reason: str, message: str) -> None:
-    """Terminal: Failed with `reason`, a Warning Event, and the VM's claim released."""
+    """Terminal: Failed with `reason`, a Warning Event, and the VM's claim released. A copy that exists
+    is deleted first (or kept, with spec.copy.keepOnFailure), and the message says which."""
+    message += await cleanup.after_failure(p)
     p.events.warning(reason, message)
     await p.save(p.status.fail(reason, message, at=p.at))
     await p.release_claim()
@@ -43,6 +46,16 @@ async def fail_with(p: Pass, reason: str, message: str) -> None:
 async def succeed(p: Pass, action: planner.Succeed) -> None:
     outputs = p.status.outputs
     made = [i for i in (outputs.managed_image_id, outputs.gallery_image_version_id) if i]
+    if p.spec.copied:
+        message = (
+            f"A copy of VM {p.spec.vm.name} was generalized"
+            + (f" and captured as {' and '.join(made)}" if made else "")
+            + f", then deleted; VM {p.spec.vm.name} itself was not changed."
+        )
+        p.events.normal(Reason.SUCCEEDED, message)
+        await p.save(p.status.succeed(message, at=p.at))
+        await p.release_claim()
+        return
     message = (
         f"VM {p.spec.vm.name} is deprovisioned, deallocated and generalized"
         + (f", and captured as {' and '.join(made)}." if made else ": capture an image from it.")

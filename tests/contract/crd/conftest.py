@@ -29,9 +29,7 @@ DISCOVERY_DEADLINE_SECONDS = 30.0
 def vmgen_crd(control_plane: ControlPlane) -> None:
     """crds/vmgeneralization.yaml applied and served, short name included."""
     control_plane.kubectl("apply", "-f", str(CRD_PATH))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s"
-    )
+    control_plane.wait_established("vmgeneralizations.vmgen.io")
     deadline = time.monotonic() + DISCOVERY_DEADLINE_SECONDS
     while (result := control_plane.kubectl("get", "vmgen", "-A", check=False)).returncode != 0:
         if time.monotonic() > deadline:

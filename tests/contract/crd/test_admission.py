@@ -150,6 +150,21 @@ LINUX_REFUSALS = [
         "spec.winrm is required when spec.osType is Windows and spec.windows.transport is WinRM",
         id="a Windows VM without winrm is refused",
     ),
+    pytest.param(
+        lambda spec: spec["ssh"].pop("host"),
+        "spec.ssh.host is required unless spec.source is Copy",
+        id="an in-place job without an SSH host is refused",
+    ),
+    pytest.param(
+        _set("source", "Clone"),
+        'spec.source: Unsupported value: "Clone"',
+        id="a source other than InPlace or Copy is refused",
+    ),
+    pytest.param(
+        _set("copy.subnetId", "build-vnet/isolated"),
+        "must be a subnet id",
+        id="a copy subnet that is not a subnet id is refused",
+    ),
 ]
 
 
@@ -311,6 +326,22 @@ class TestTheVmIsImmutable:
         )
         # The whole of spec.vm is kept, the edited field included (not only `name`).
         assert get(control_plane, manifest)["spec"]["vm"] == original
+
+    def test_spec_source_cannot_be_switched_and_a_copy_needs_no_ssh_host(
+        self, control_plane: ControlPlane, namespace: str
+    ) -> None:
+        manifest = linux_manifest(namespace)
+        manifest["spec"]["source"] = "Copy"
+        manifest["spec"]["ssh"].pop("host")
+        assert apply(control_plane, manifest).returncode == 0
+        manifest["spec"]["source"] = "InPlace"
+        manifest["spec"]["ssh"]["host"] = "10.0.0.4"
+
+        result = apply(control_plane, manifest)
+
+        assert result.returncode != 0
+        assert "spec.source is immutable; create a new VMGeneralization instead" in result.stderr
+        assert get(control_plane, manifest)["spec"]["source"] == "Copy"
 
     def test_other_spec_fields_can_still_be_edited(self, control_plane: ControlPlane, namespace: str) -> None:
         manifest = linux_manifest(namespace)

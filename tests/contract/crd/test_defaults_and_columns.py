@@ -39,6 +39,7 @@ class TestDefaults:
             "shutdown": "20m",
             "generalize": "5m",
             "capture": "2h",
+            "copy": "30m",
         }
         assert (stored["mode"], stored["approval"], stored["deletionPolicy"]) == (
             "Generalize",
@@ -46,6 +47,8 @@ class TestDefaults:
             "Retain",
         )
         assert stored["preserveSource"] == {"snapshot": False, "includeDataDisks": True, "incremental": True}
+        assert stored["source"] == "InPlace", "the VM itself unless a copy is asked for"
+        assert "copy" not in stored
         assert "capture" not in stored, "no image unless one is asked for"
         assert "azure" not in stored, "no credentials Secret means the operator's own identity"
 
@@ -79,6 +82,7 @@ class TestDefaults:
             "shutdown": "1h30m",
             "generalize": "5m",
             "capture": "2h",
+            "copy": "30m",
         }
 
 

@@ -207,6 +207,7 @@ class TestTheSchemaFile:
             "galleryImageVersionId",
             "replication",
             "findings",
+            "copy",
         }
         assert set(status["vm"]["properties"]) == {"id", "osType", "powerState", "osState"}
         steps = status["steps"]["properties"]
@@ -220,6 +221,10 @@ class TestTheSchemaFile:
             "generalize",
             "capture",
             "publish",
+            "stopSource",
+            "startSource",
+            "copy",
+            "deleteCopy",
         }
         assert all(set(step["properties"]) == STEP_FIELDS for step in steps.values())
         condition = status["conditions"]["items"]["properties"]
