@@ -43,7 +43,9 @@ async def test_a_burst_beyond_a_vms_bucket_waits_for_tokens_instead_of_meeting_4
     # machine 60 GETs could trickle in without ever needing to wait; at 10x they cannot (2 a second).
     arm.configure_throttling(enabled=True, time_scale=10.0)
     vm = seed_vm()
-    pacer = pacing.Pacer(max_subscription_requests_in_flight=8)
+    pacer = pacing.Pacer(
+        max_subscription_requests_in_flight=2
+    )  # few in flight: each answer updates the budget
     shared = shared_azure.SharedAccounts(azure_settings, pacer)
 
     async with shared(service_principal) as compute:
