@@ -9,6 +9,7 @@ was asked of the source: only GETs, and snapshot PUTs that name its disks as the
 from __future__ import annotations
 
 import asyncio
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -33,7 +34,7 @@ def copy_manifest(world: World, name: str, vm: Any, **copy: Any) -> dict[str, An
     spec = manifest["spec"]
     del spec["ssh"]["host"]  # the copy is reached at its own address
     spec["source"] = "Copy"
-    spec["capture"] = {"managedImage": {"name": f"{name}-img"}}
+    spec["capture"] = {"managedImage": {"name": f"{world.namespace}-{name}-img"}}  # unique per test: one RG
     if copy:
         spec["copy"] = copy
     return manifest
@@ -227,7 +228,7 @@ class TestRestarts:
             timeout=COPY_TIMEOUT, what="the end",
         )  # fmt: skip
 
-        assert body["status"]["phase"] == "Succeeded"
+        assert body["status"]["phase"] == "Succeeded", json.dumps(body["status"].get("conditions"), indent=1)
         copy = body["status"]["outputs"]["copy"]
         copy_name = copy["vmId"].rsplit("/", 1)[-1]
         puts = [r for r in world.arm.requests() if r.method == "PUT" and copy_name in r.path]
