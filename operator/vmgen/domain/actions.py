@@ -162,3 +162,17 @@ Action = (
     | copy_actions.BuildCopy
     | copy_actions.DeleteCopy
 )
+
+
+TRANSITION_RECHECK_SECONDS = 5.0
+"""How soon a VM in a power transition (starting, stopping, deallocating) is read again."""
+
+
+def transitioning(vm_name: str, power_state: model.PowerState, phase: Phase) -> Wait:
+    """Wait for Azure to finish a power transition before deciding anything (both OS paths)."""
+    return Wait(
+        Reason.VM_TRANSITIONING,
+        f"VM {vm_name} is {power_state.value}; waiting for Azure to finish that first.",
+        TRANSITION_RECHECK_SECONDS,
+        phase,
+    )

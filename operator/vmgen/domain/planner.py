@@ -28,6 +28,7 @@ from datetime import datetime
 
 from vmgen.domain import api, copy_plan, model, windows_plan
 from vmgen.domain.actions import (
+    TRANSITION_RECHECK_SECONDS,
     Action,
     Adopt,
     Approve,
@@ -50,6 +51,7 @@ from vmgen.domain.actions import (
     Validate,
     VerifyDeprovision,
     Wait,
+    transitioning,
 )
 from vmgen.domain.reasons import Reason
 from vmgen.domain.spec import Spec
@@ -91,7 +93,6 @@ __all__ = [
 
 CLAIM_RECHECK_SECONDS = 15.0
 AGENT_RECHECK_SECONDS = 15.0
-TRANSITION_RECHECK_SECONDS = 5.0
 CONFIRMATION_RECHECK_SECONDS = 60.0
 """An annotation change also wakes the resource at once; this is only the fallback cadence."""
 
@@ -193,7 +194,7 @@ def _validate(spec: Spec, vm: model.VmObservation, *, confirmed: bool) -> Action
             return Validate()
         return Fail(Reason.VM_NOT_RUNNING, _not_running(spec, vm, "is"))
     if vm.power_state is not model.PowerState.RUNNING:
-        return _transitioning(spec, vm, Phase.VALIDATING)
+        return transitioning(spec.vm.name, vm.power_state, Phase.VALIDATING)
     if not spec.ssh.host_keys and not vm.agent_ready:
         return _agent_not_ready(spec, Phase.VALIDATING)
     return Validate()
@@ -225,7 +226,7 @@ def _deprovision(spec: Spec, status: Status, vm: model.VmObservation, *, confirm
             return ConfirmDeprovision()
         return Fail(Reason.VM_NOT_RUNNING, _not_running(spec, vm, "was"))
     if vm.power_state is not model.PowerState.RUNNING:
-        return _transitioning(spec, vm, Phase.DEPROVISIONING)
+        return transitioning(spec.vm.name, vm.power_state, Phase.DEPROVISIONING)
     if not spec.ssh.host_keys and not vm.agent_ready:
         return _agent_not_ready(spec, Phase.DEPROVISIONING)
     return Deprovision(inspect=vm.agent_ready)
@@ -248,7 +249,7 @@ def _shutdown(spec: Spec, status: Status, vm: model.VmObservation, *, now: datet
         if step.continuation_token:
             return ResumeDeallocate(model.ContinuationToken(step.continuation_token))
     if vm.power_state is model.PowerState.DEALLOCATING:
-        return _transitioning(spec, vm, Phase.SHUTTING_DOWN)
+        return transitioning(spec.vm.name, vm.power_state, Phase.SHUTTING_DOWN)
     return BeginDeallocate()
 
 
@@ -295,15 +296,6 @@ def _not_running(spec: Spec, vm: model.VmObservation, tense: str) -> str:
         " it over SSH (and never starts a VM itself). Start the VM, then delete and recreate this resource;"
         " or, if its guest was already deprovisioned, recreate this resource with the annotation"
         f' {CONFIRM_ANNOTATION}: "true" and vmgen deallocates and generalizes it as it is.'
-    )
-
-
-def _transitioning(spec: Spec, vm: model.VmObservation, phase: Phase) -> Wait:
-    return Wait(
-        Reason.VM_TRANSITIONING,
-        f"VM {spec.vm.name} is {vm.power_state.value}; waiting for Azure to finish that first.",
-        TRANSITION_RECHECK_SECONDS,
-        phase,
     )
 
 

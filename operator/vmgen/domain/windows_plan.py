@@ -35,6 +35,7 @@ from vmgen.domain.actions import (
     ConfirmDeprovision,
     Fail,
     Wait,
+    transitioning,
 )
 from vmgen.domain.phases import Phase, Step
 from vmgen.domain.reasons import Reason
@@ -65,7 +66,6 @@ ADE_EXTENSIONS = frozenset(
 )
 """`<publisher>.<type>` of Azure Disk Encryption, lower-cased."""
 MAX_UNSTARTED_RUNS = 5
-RECHECK_SECONDS = 5.0
 UNKNOWN_RECHECK_SECONDS = 60.0
 """While a person is asked, the state is re-read (read-only) this often; the annotation wakes it at once."""
 
@@ -102,7 +102,7 @@ def validate(spec: Spec, vm: model.VmObservation, *, confirmed: bool) -> Action:
             return ValidateWindows()
         return Fail(Reason.VM_NOT_RUNNING, _not_running(spec, vm, "is"))
     if vm.power_state is not model.PowerState.RUNNING:
-        return _transitioning(spec, vm, Phase.VALIDATING)
+        return transitioning(spec.vm.name, vm.power_state, Phase.VALIDATING)
     if ade := disk_encryption(vm):
         return Fail(Reason.DISK_ENCRYPTION_EXTENSION_PRESENT, ade)
     if windows_spec.transport is Transport.RUN_COMMAND and not vm.agent_ready:
@@ -137,7 +137,7 @@ def deprovision(
                 f" {vm.power_state.value}: someone stopped it, and its ImageState cannot be read"
             )
         if vm.power_state is not model.PowerState.RUNNING:
-            return _transitioning(spec, vm, Phase.DEPROVISIONING)
+            return transitioning(spec.vm.name, vm.power_state, Phase.DEPROVISIONING)
         if not inspectable:
             return _agent_not_ready(spec, Phase.DEPROVISIONING)
         return CheckSysprep()
@@ -146,7 +146,7 @@ def deprovision(
             return ConfirmDeprovision()
         return Fail(Reason.VM_NOT_RUNNING, _not_running(spec, vm, "was"))
     if vm.power_state is not model.PowerState.RUNNING:
-        return _transitioning(spec, vm, Phase.DEPROVISIONING)
+        return transitioning(spec.vm.name, vm.power_state, Phase.DEPROVISIONING)
     if ade := disk_encryption(vm):
         return Fail(Reason.DISK_ENCRYPTION_EXTENSION_PRESENT, ade)
     if not inspectable:
@@ -313,15 +313,6 @@ def _not_running(spec: Spec, vm: model.VmObservation, tense: str) -> str:
         " in it (and never starts a VM itself). Start the VM, then delete and recreate this resource; or,"
         " if sysprep already generalized its guest, recreate this resource with the annotation"
         f' {api.CONFIRM_ANNOTATION}: "true" and vmgen deallocates and generalizes it as it is.'
-    )
-
-
-def _transitioning(spec: Spec, vm: model.VmObservation, phase: Phase) -> Wait:
-    return Wait(
-        Reason.VM_TRANSITIONING,
-        f"VM {spec.vm.name} is {vm.power_state.value}; waiting for Azure to finish that first.",
-        RECHECK_SECONDS,
-        phase,
     )
 
 
