@@ -212,7 +212,8 @@ class CountingStatusWriter:
                     result=found.ended.result, os=found.ended.os, reason=found.ended.reason
                 )
             if found.guest_unreachable:
-                self._metrics.guest_connection_error(transport="ssh")  # the only guest transport so far
+                windows = after.vm is not None and after.vm.os_type == "Windows"
+                self._metrics.guest_connection_error(transport="winrm" if windows else "ssh")
             self._track(after)
         except Exception:  # never let counting fail a stored status
             _log.exception("Counting a status change failed")
