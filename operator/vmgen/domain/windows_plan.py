@@ -37,6 +37,7 @@ from vmgen.domain.actions import (
     Wait,
     transitioning,
 )
+from vmgen.domain.deprovision import GiveUp, Proceed, StillRunning, Verified
 from vmgen.domain.phases import Phase, Step
 from vmgen.domain.reasons import Reason
 from vmgen.domain.spec import Spec
@@ -157,32 +158,14 @@ def deprovision(
 # -- what the guest's reports mean ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Proceed:
-    """Nothing blocks sysprep: record intent and start it."""
-
-
-@dataclass(frozen=True)
-class Verified:
-    message: str
-
-
-@dataclass(frozen=True)
-class StillRunning:
-    message: str
-    delay: float
+# Proceed, Verified, StillRunning and GiveUp are the guest-preparation outcomes of domain/deprovision.py,
+# shared by both OS paths; only NotStarted differs (sysprep's carries no backoff delay).
 
 
 @dataclass(frozen=True)
 class NotStarted:
     """The intent was recorded but the start marker is absent: sysprep never started (safe to start)."""
 
-    message: str
-
-
-@dataclass(frozen=True)
-class GiveUp:
-    reason: Reason
     message: str
 
 
