@@ -10,6 +10,7 @@ tears everything down. Secrets are created from files and never printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import ssl
@@ -19,6 +20,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,16 +79,15 @@ def render_manifest(testbed: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for Ready")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="vmgen-demo-") as tmp:
+@contextlib.contextmanager
+def testbed_up(up_args: list[str], *, what: str, prefix: str) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """`python -m vmgen_testbed up` in a temporary state dir (shared by `make demo` and `make demo-windows`):
+    yields the state dir and testbed.json once it is up, and tears it down (SIGTERM, then kill) after."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         state = Path(tmp)
-        log("starting the testbed: kube-apiserver + etcd, ARM simulator, one Debian guest with waagent ...")
-        started = time.monotonic()
+        log(f"starting the testbed: {what} ...")
         testbed_proc = subprocess.Popen(
-            [sys.executable, "-m", "vmgen_testbed", "up", "--state-dir", str(state), "--linux-vms", "1"],
+            [sys.executable, "-m", "vmgen_testbed", "up", "--state-dir", str(state), *up_args],
             stdout=(state / "testbed.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
@@ -96,13 +97,7 @@ def main() -> int:
             except (RuntimeError, TimeoutError) as exc:
                 tail = (state / "testbed.log").read_text(errors="replace")[-3000:]
                 raise SystemExit(f"{exc}; the end of its log:\n{tail}") from None
-            testbed = json.loads((state / "testbed.json").read_text())
-            vm = testbed["vms"][0]
-            log(
-                f"testbed ready in {time.monotonic() - started:.1f}s: "
-                f"VM {vm['name']} at {vm['host']}:{vm['port']}"
-            )
-            return _demo(state, testbed, args.timeout)
+            yield state, json.loads((state / "testbed.json").read_text())
         finally:
             testbed_proc.send_signal(signal.SIGTERM)
             try:
@@ -112,10 +107,8 @@ def main() -> int:
             log("testbed torn down")
 
 
-def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
-    kubeconfig = testbed["kubeconfig"]
-    arm = testbed["arm"]
-    vm = testbed["vms"][0]
+def kubectl_runner(kubeconfig: str) -> Callable[..., str]:
+    """kubectl against the testbed; a failure ends the demo with kubectl's own message."""
 
     def kubectl(*args: str, input_text: str | None = None) -> str:
         result = subprocess.run(
@@ -129,8 +122,47 @@ def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
             raise SystemExit(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
 
-    kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
-    kubectl("wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s")
+    return kubectl
+
+
+def install_crd(kubeconfig: str) -> None:
+    """Apply the CRD and wait until it is Established. Right after the apply kubectl may fail at once
+    ("status.conditions accessor error") instead of waiting, so the wait is asked again until a deadline."""
+    kubectl_runner(kubeconfig)("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
+    deadline = time.monotonic() + 60
+    while True:
+        result = subprocess.run(
+            [str(kubectl_path()), "--kubeconfig", kubeconfig, "wait", "--for=condition=Established",
+             "crd/vmgeneralizations.vmgen.io", "--timeout=60s"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the CRD was not Established: {result.stderr.strip()}")
+        time.sleep(0.2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for Ready")
+    args = parser.parse_args()
+    what = "kube-apiserver + etcd, ARM simulator, one Debian guest with waagent"
+    started = time.monotonic()
+    with testbed_up(["--linux-vms", "1"], what=what, prefix="vmgen-demo-") as (state, testbed):
+        vm = testbed["vms"][0]
+        took = time.monotonic() - started
+        log(f"testbed ready in {took:.1f}s: VM {vm['name']} at {vm['host']}:{vm['port']}")
+        return _demo(state, testbed, args.timeout)
+
+
+def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
+    kubeconfig = testbed["kubeconfig"]
+    arm = testbed["arm"]
+    vm = testbed["vms"][0]
+
+    kubectl = kubectl_runner(kubeconfig)
+    install_crd(kubeconfig)
     kubectl("create", "namespace", NAMESPACE)
     kubectl("create", "namespace", "vmgen-system")
     kubectl(

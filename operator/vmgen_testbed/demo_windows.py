@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,8 +20,16 @@ from typing import Any
 
 import yaml
 
-from vmgen_testbed.__main__ import wait_until_up
-from vmgen_testbed.demo import NAMESPACE, control_get, follow, kubectl_path, log
+from vmgen_testbed.demo import (
+    NAMESPACE,
+    control_get,
+    follow,
+    install_crd,
+    kubectl_path,
+    kubectl_runner,
+    log,
+    testbed_up,
+)
 from vmgen_testbed.helm import operator_kubeconfig
 from vmgen_testbed.operator_process import OperatorProcess
 from vmgen_testbed.paths import REPO_ROOT
@@ -52,39 +57,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each Ready")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="vmgen-demo-windows-") as tmp:
-        state = Path(tmp)
-        log("starting the testbed: kube-apiserver + etcd, ARM simulator, two modelled Windows guests ...")
-        testbed_proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vmgen_testbed",
-                "up",
-                "--state-dir",
-                str(state),
-                "--linux-vms",
-                "0",
-                "--windows-vms",
-                "2",
-            ],
-            stdout=(state / "testbed.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            try:
-                wait_until_up(state / "testbed.json", testbed_proc, timeout=300)
-            except (RuntimeError, TimeoutError) as exc:
-                tail = (state / "testbed.log").read_text(errors="replace")[-3000:]
-                raise SystemExit(f"{exc}; the end of its log:\n{tail}") from None
-            return _demo(state, json.loads((state / "testbed.json").read_text()), args.timeout)
-        finally:
-            testbed_proc.send_signal(signal.SIGTERM)
-            try:
-                testbed_proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                testbed_proc.kill()
-            log("testbed torn down")
+    what = "kube-apiserver + etcd, ARM simulator, two modelled Windows guests"
+    up = ["--linux-vms", "0", "--windows-vms", "2"]
+    with testbed_up(up, what=what, prefix="vmgen-demo-windows-") as (state, testbed):
+        return _demo(state, testbed, args.timeout)
 
 
 def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
@@ -92,20 +68,8 @@ def _demo(state: Path, testbed: dict[str, Any], timeout: float) -> int:
     arm = testbed["arm"]
     vms = [vm for vm in testbed["vms"] if vm["osType"] == "Windows"]
 
-    def kubectl(*args: str, input_text: str | None = None) -> str:
-        result = subprocess.run(
-            [str(kubectl_path()), "--kubeconfig", kubeconfig, *args],
-            input=input_text,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
-
-    kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
-    kubectl("wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s")
+    kubectl = kubectl_runner(kubeconfig)
+    install_crd(kubeconfig)
     kubectl("create", "namespace", NAMESPACE)
     kubectl("create", "namespace", "vmgen-system")
     sp_file = state / "azure-sp.env"
