@@ -61,8 +61,8 @@ testbed: binaries rootfs
 
 lint: venv
 	@echo "==> lint: ruff, mypy --strict, import contracts"
-	$(PY) -m ruff check operator tests benchmarks
-	$(PY) -m ruff format --check operator tests benchmarks
+	$(PY) -m ruff check operator tests benchmarks tools
+	$(PY) -m ruff format --check operator tests benchmarks tools
 	$(PY) -m mypy -p vmgen -p vmgen_testbed
 	.venv/bin/lint-imports
 	.venv/bin/hadolint Dockerfile
@@ -96,11 +96,11 @@ mutation: venv
 	cp -r tests crds pyproject.toml $(MUTATION_DIR)/
 	find $(MUTATION_DIR) -name __pycache__ -type d -prune -exec rm -rf {} +
 	cd $(MUTATION_DIR) && ../.venv/bin/mutmut run
-	cd $(MUTATION_DIR) && ../.venv/bin/mutmut results
+	cd $(MUTATION_DIR) && ../.venv/bin/python ../tools/mutation_survivors.py
 
 .PHONY: mutation-results
 mutation-results:
-	cd $(MUTATION_DIR) && ../.venv/bin/mutmut results
+	cd $(MUTATION_DIR) && ../.venv/bin/python ../tools/mutation_survivors.py --show
 
 # Keeps .venv and $(VMGEN_CACHE_DIR) (the long builds); delete those by hand to start over.
 clean:
