@@ -103,7 +103,8 @@ def main() -> int:
     print(f"survivors explained: {len(survivors) - len(unexplained)} of {len(survivors)}")
     for survivor in unexplained:
         print(
-            f"UNEXPLAINED {survivor.name}\n  function = {survivor.function!r}\n  mutated = {survivor.mutated!r}"
+            f"UNEXPLAINED {survivor.name}\n"
+            f"  function = {survivor.function!r}\n  mutated = {survivor.mutated!r}"
         )
         if args.show:
             print("\n".join("    " + line for line in survivor.diff.splitlines()))

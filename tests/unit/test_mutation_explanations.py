@@ -29,7 +29,7 @@ def _entries() -> list[tuple[str, str, str, str]]:
 
 
 def _resolve(mangled: str) -> object:
-    """`vmgen.domain.planner.x__generalize` -> planner._generalize; `...policy.xǁScopeǁ__str__` -> Scope.__str__."""
+    """`...planner.x__generalize` -> planner._generalize; `...policy.xǁScopeǁ__str__` -> Scope.__str__."""
     module_name, _, last = mangled.rpartition(".")
     module = importlib.import_module(module_name)
     if last.startswith("xǁ"):
