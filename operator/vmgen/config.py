@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 ENV_PREFIX = "VMGEN_"
 PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
@@ -103,41 +104,43 @@ def _names(text: str | None) -> tuple[str, ...]:
     return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
 
-def parse_port(text: str) -> int:
+_N = TypeVar("_N", int, float)
+
+
+def _number(text: str, kind: type[_N], what: str, unit: str, within: tuple[_N, _N], *, span: str) -> _N:
+    """One numeric setting: `what` names it in both errors; `within` is inclusive except that a float
+    range starting at 0 is open there (an interval of 0 seconds would spin)."""
     try:
-        port = int(text)
+        value = kind(text)
     except ValueError:
-        raise ValueError(f"the metrics port must be a number, not {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"the metrics port must be between 0 (off) and 65535, not {port}")
-    return port
+        raise ValueError(f"{what} must be {unit}, not {text!r}") from None
+    low, high = within
+    if not (low < value if kind is float and low == 0 else low <= value) or value > high:
+        raise ValueError(f"{what} must be {span}, not {value:g}")
+    return value
+
+
+def parse_port(text: str) -> int:
+    return _number(text, int, "the metrics port", "a number", (0, 65535), span="between 0 (off) and 65535")
 
 
 def parse_lease_duration(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise ValueError(f"the lease duration must be a number of seconds, not {text!r}") from None
-    if not 1 <= seconds <= 300:
-        raise ValueError(f"the lease duration must be between 1 and 300 seconds, not {seconds:g}")
-    return seconds
+    return _number(
+        text,
+        float,
+        "the lease duration",
+        "a number of seconds",
+        (1.0, 300.0),
+        span="between 1 and 300 seconds",
+    )
 
 
 def parse_interval(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise ValueError(f"the poll interval must be a number of seconds, not {text!r}") from None
-    if not 0 < seconds <= 300:
-        raise ValueError(f"the poll interval must be more than 0 and at most 300 seconds, not {seconds:g}")
-    return seconds
+    return _number(
+        text, float, "the poll interval", "a number of seconds", (0.0, 300.0),
+        span="more than 0 and at most 300 seconds",
+    )  # fmt: skip
 
 
 def parse_limit(text: str) -> int:
-    try:
-        limit = int(text)
-    except ValueError:
-        raise ValueError(f"a request limit must be a whole number, not {text!r}") from None
-    if not 1 <= limit <= 10000:
-        raise ValueError(f"a request limit must be between 1 and 10000, not {limit}")
-    return limit
+    return _number(text, int, "a request limit", "a whole number", (1, 10000), span="between 1 and 10000")
