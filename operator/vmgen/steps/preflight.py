@@ -2,8 +2,9 @@
 
 `spec.mode: Preflight` runs this step alone. It collects every blocker instead of stopping at the first:
 the VM in Azure (exists, not generalized, running, agent ready, OS type), the guest (the SSH Secret, host
-keys pinned or read through Run Command, an SSH login with passwordless sudo), and the capture targets
-(image definition fit, version free, managed image possible). It ends in phase PreflightComplete with the
+keys pinned or read through Run Command, an SSH login with passwordless sudo), the capture targets
+(image definition fit, version free, managed image possible), and for a Windows copy the domain-join
+guard (steps/copy_safety.py). It ends in phase PreflightComplete with the
 findings in status.outputs.findings: Ready True when there are none, False otherwise (Argo CD: Healthy or
 Degraded). Only reads happen here: GETs, one read-only Run Command, one SSH login running `sudo -n true`.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from vmgen.domain import errors, guest, model, planner, windows, windows_plan
 from vmgen.domain.reasons import Reason
-from vmgen.steps import prepare_windows, validate
+from vmgen.steps import copy_safety, prepare_windows, validate
 from vmgen.steps.base import Executor, Pass
 
 Finding = tuple[str, str]
@@ -30,6 +31,7 @@ async def run(p: Pass, action: planner.RunPreflight) -> None:
         findings += _azure(p, vm)
         if not vm.generalized and not findings:
             findings += await _guest(p, vm)
+            findings += await _copy_safety(p, vm)
         findings += [(f.reason, f.message) for f in await validate.capture_findings(p, vm)]
     message = (
         f"Preflight of VM {p.spec.vm.name}: nothing blocks generalization."
@@ -76,6 +78,14 @@ async def _guest(p: Pass, vm: model.VmObservation) -> list[Finding]:
     except errors.VmgenError as exc:
         return [(exc.reason, exc.message)]
     return []
+
+
+async def _copy_safety(p: Pass, vm: model.VmObservation) -> list[Finding]:
+    """A Windows copy's domain-join guard (steps/copy_safety.py), reads only."""
+    if not p.spec.copied or (vm.os_type or p.spec.os_type) is not model.OsType.WINDOWS:
+        return []
+    found = await copy_safety.blocker(p)
+    return [] if found is None else [(found.reason, found.message)]
 
 
 async def _windows_guest(p: Pass) -> list[Finding]:
