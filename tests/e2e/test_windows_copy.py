@@ -148,3 +148,55 @@ class TestADomainJoinedCopyNeedsAnIsolatedSubnet:
         assert vm.endpoint.requests == 0
         assert writes_to(world, vm) == []
         assert vm.machine.snapshot()["sysprepStarts"] == 0
+
+    def test_the_domain_join_extension_in_the_sources_own_subnet_fails_before_anything_is_created(
+        self, world: World, windows_vm: Any, windows_copies: dict[str, Any]
+    ) -> None:
+        vm = windows_vm(domain=DOMAIN, domain_extension=True)
+        own = (
+            f"/subscriptions/{vm.subscription_id}/resourceGroups/{vm.resource_group}/providers"
+            f"/Microsoft.Network/virtualNetworks/{vm.resource_group}-vnet/subnets/default"
+        )
+        world.arm.clear_requests()
+        windows_copy(world, "win-own-subnet", vm, subnetId=own)
+
+        body = world.wait_failed("win-own-subnet", timeout=COPY_TIMEOUT)
+
+        ready = condition(body, "Ready")
+        assert ready["reason"] == "CopyNeedsIsolatedSubnet"
+        assert (
+            "JsonADDomainExtension" in ready["message"]
+            and f"({own}) is the source's own subnet" in ready["message"]
+        )
+        assert puts(world) == [] and windows_copies == {}
+        assert vm.endpoint.requests == 0 and writes_to(world, vm) == []
+
+
+class TestPreflightModeOfAWindowsCopy:
+    def test_it_reports_the_guard_and_reads_the_source_only_over_winrm(
+        self, world: World, windows_vm: Any, windows_copies: dict[str, Any]
+    ) -> None:
+        vm = windows_vm(domain=DOMAIN)
+        before = vm.machine.snapshot()
+        world.arm.clear_requests()
+        winrm_secrets(world, vm)
+        manifest = windows_manifest(world, "win-check", vm, transport="RunCommand")
+        manifest["spec"].update(
+            mode="Preflight", source="Copy", winrm=windows_manifest(world, "win-check", vm)["spec"]["winrm"]
+        )
+        world.apply(manifest)
+
+        body = world.wait_for(
+            "win-check",
+            lambda b: b.get("status", {}).get("phase") == "PreflightComplete",
+            timeout=COPY_TIMEOUT,
+            what="PreflightComplete",
+        )
+
+        findings = body["status"]["outputs"]["findings"]
+        assert [f["reason"] for f in findings] == ["CopyNeedsIsolatedSubnet"], findings
+        assert DOMAIN in findings[0]["message"]
+        assert condition(body, "Ready")["status"] == "False"
+        assert vm.endpoint.requests > 0  # the preflight script and the domain query, over WinRM ...
+        assert vm.machine.snapshot() == before
+        assert puts(world) == [] and writes_to(world, vm) == []  # ... and no Run Command on the source

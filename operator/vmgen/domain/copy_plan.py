@@ -55,6 +55,7 @@ __all__ = [
     "ref_of",
     "ssh_host",
     "target",
+    "windows_transport",
 ]
 
 COPY_RECHECK_SECONDS = 3.0
@@ -90,15 +91,8 @@ def plan(spec: Spec, status: Status, vm: model.VmObservation | None, *, now: dat
         return DeleteCopy()
     if vm is None:
         return None  # VMNotFound, decided by the normal rows
-    windows = (vm.os_type or spec.os_type) is model.OsType.WINDOWS
-    if step is StepName.VALIDATE and windows and spec.windows.transport is not Transport.RUN_COMMAND:
-        return Fail(
-            Reason.COPY_NOT_SUPPORTED,
-            f"VM {spec.vm.name} runs Windows, and vmgen runs sysprep on a Windows copy only through Azure"
-            " Run Command (spec.winrm names the source's listener, not the copy's). Set"
-            " spec.windows.transport: RunCommand; spec.winrm may stay, it is then used only to ask the"
-            " source, read-only, whether it is domain-joined (docs/copy.md). The VM was not touched.",
-        )
+    if step is StepName.VALIDATE and (refused := windows_transport(spec, vm)) is not None:
+        return refused
     if step is StepName.STOP_SOURCE and not vm.generalized:
         if vm.power_state is model.PowerState.DEALLOCATED:
             return Checkpoint(StepName.STOP_SOURCE, Reason.SOURCE_STOPPED, "The source VM is deallocated.")
@@ -123,6 +117,21 @@ def plan(spec: Spec, status: Status, vm: model.VmObservation | None, *, now: dat
     if step is StepName.COPY:
         return BuildCopy()
     return None
+
+
+def windows_transport(spec: Spec, vm: model.VmObservation) -> Fail | None:
+    """A Windows copy runs sysprep only through Run Command: spec.winrm names the source, not the copy."""
+    if (vm.os_type or spec.os_type) is not model.OsType.WINDOWS:
+        return None
+    if spec.windows.transport is Transport.RUN_COMMAND:
+        return None
+    return Fail(
+        Reason.COPY_NOT_SUPPORTED,
+        f"VM {spec.vm.name} runs Windows, and vmgen runs sysprep on a Windows copy only through Azure"
+        " Run Command (spec.winrm names the source's listener, not the copy's). Set"
+        " spec.windows.transport: RunCommand; spec.winrm may stay, it is then used only to ask the"
+        " source, read-only, whether it is domain-joined (docs/copy.md). The VM was not touched.",
+    )
 
 
 def may_start(vm: model.VmObservation) -> bool:

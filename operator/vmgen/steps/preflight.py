@@ -11,9 +11,10 @@ Degraded). Only reads happen here: GETs, one read-only Run Command, one SSH logi
 
 from __future__ import annotations
 
-from vmgen.domain import errors, guest, model, planner, windows, windows_plan
+from vmgen.domain import copy_plan, errors, guest, model, planner, windows, windows_plan
 from vmgen.domain.reasons import Reason
-from vmgen.steps import copy_safety, prepare_windows, validate
+from vmgen.domain.windows_spec import Transport
+from vmgen.steps import copy_safety, prepare_windows, prepare_windows_winrm, validate
 from vmgen.steps.base import Executor, Pass
 
 Finding = tuple[str, str]
@@ -84,14 +85,23 @@ async def _copy_safety(p: Pass, vm: model.VmObservation) -> list[Finding]:
     """A Windows copy's domain-join guard (steps/copy_safety.py), reads only."""
     if not p.spec.copied or (vm.os_type or p.spec.os_type) is not model.OsType.WINDOWS:
         return []
-    found = await copy_safety.blocker(p)
-    return [] if found is None else [(found.reason, found.message)]
+    found = [f for f in (copy_plan.windows_transport(p.spec, vm), await copy_safety.blocker(p)) if f]
+    return [(f.reason, f.message) for f in found]
 
 
 async def _windows_guest(p: Pass) -> list[Finding]:
-    """The Windows preflight script (read-only), over the spec's transport, every blocker reported."""
+    """The Windows preflight script (read-only), over the spec's transport, every blocker reported.
+
+    A copy's source is never reached through Run Command (a managed run command is a write to the VM):
+    its guest is read over spec.winrm when given, else the copy's own preflight runs in the job."""
+    if p.spec.copied and p.spec.windows.transport is Transport.RUN_COMMAND and p.spec.windows.winrm is None:
+        return []
     try:
-        guest = await prepare_windows.open_guest(p)
+        guest = (
+            p.ports.windows.winrm(await prepare_windows_winrm.read_secrets(p))
+            if p.spec.copied
+            else await prepare_windows.open_guest(p)
+        )
         output = await guest.run(windows.preflight_script(), timeout=prepare_windows.SCRIPT_SECONDS)
         report = windows.parse_preflight(output)
     except errors.VmgenError as exc:
