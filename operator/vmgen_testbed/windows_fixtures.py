@@ -146,9 +146,7 @@ def windows_guest_factory(
         if request.os_type != "Windows" or request.os_disk is None:
             return await otherwise(request) if otherwise is not None else None
         disk = json.loads(request.os_disk.read_text())
-        machine = WindowsMachine.from_disk_state(
-            request.name, json.dumps(disk["machine"]), sysprep_seconds=0.3
-        )
+        machine = WindowsMachine.from_disk_state(request.name, json.dumps(disk["machine"]))
         endpoint = WinRmEndpoint(
             machine,
             ca=ca,

@@ -200,3 +200,29 @@ class TestPreflightModeOfAWindowsCopy:
         assert vm.endpoint.requests > 0  # the preflight script and the domain query, over WinRM ...
         assert vm.machine.snapshot() == before
         assert puts(world) == [] and writes_to(world, vm) == []  # ... and no Run Command on the source
+
+
+class TestARestartedOperatorFinishesAWindowsCopy:
+    def test_killed_during_the_copys_sysprep_it_resumes_and_sysprep_runs_once_in_the_copy(
+        self, world: World, windows_vm: Any, windows_copies: dict[str, Any]
+    ) -> None:
+        vm = windows_vm(sysprep_seconds=4.0)  # the copy's disk carries it: sysprep runs as long there
+        before = vm.machine.snapshot()
+        windows_copy(world, "win-copy-kill", vm, subnetId=isolated_subnet(world, vm))
+        world.wait_for(
+            "win-copy-kill",
+            lambda b: any(g.machine.snapshot()["sysprepStarts"] == 1 for g in windows_copies.values()),
+            timeout=COPY_TIMEOUT,
+            what="sysprep started in the copy",
+        )
+
+        world.operator.kill()
+        world.operator.start()
+        body = world.wait_ready("win-copy-kill", timeout=COPY_TIMEOUT)
+
+        copy = body["status"]["outputs"]["copy"]
+        (machine,) = [g.machine.snapshot() for g in windows_copies.values()]
+        assert machine["sysprepStarts"] == 1
+        assert machine["imageState"] == "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
+        assert copy_is_gone(world, copy) == []
+        assert vm.machine.snapshot() == before and writes_to(world, vm) == []

@@ -43,11 +43,12 @@ SERVICES = ("RdAgent", "WindowsAzureGuestAgent", "WindowsAzureTelemetryService")
 APPX_PACKAGE = "Microsoft.BingWeather_4.53.52331.0_x64__8wekyb3d8bbwe"
 UNATTEND_FILES = (r"C:\Windows\System32\Sysprep\unattend.xml", r"C:\Windows\Panther\unattend.xml")
 WORKGROUP = "WORKGROUP"
-# What a copy carries over from its source's disk; the failure modes of the transport do not belong to it.
+# What a copy carries over from its source's disk (sysprep's duration too: the same installed machine);
+# the failure modes of the transport do not belong to it.
 _DISK_FIELDS = (
     "computer_name", "domain", "part_of_domain", "users", "image_state", "panther_present",
     "unattend_files", "temp_files", "setupact", "setuperr", "services", "volumes", "pending_reboot",
-    "generalization_state", "cleanup_state", "roles",
+    "generalization_state", "cleanup_state", "roles", "sysprep_seconds",
 )  # fmt: skip
 
 
