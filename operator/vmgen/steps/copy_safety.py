@@ -33,7 +33,7 @@ async def blocker(p: Pass) -> Fail | None:
     vm = p.observed()
     extension = any(e.lower() == copy_safety.DOMAIN_JOIN_EXTENSION for e in vm.extensions)
     evidence = copy_safety.DomainEvidence(extension=extension, guest_unread="no spec.winrm is set")
-    source_subnet = await _source_subnet(p)
+    source_subnet = await _source_subnet(p) if p.spec.copy.subnet_id else None  # absent: it is the source's
 
     def decide(evidence: copy_safety.DomainEvidence) -> Fail | None:
         return copy_safety.isolation(
