@@ -12,7 +12,7 @@ import asyncio
 import json
 import ssl
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.compute.models import RunCommandInput
 
 from vmgen.domain import copy_safety
+from vmgen_testbed.arm import schema
 from vmgen_testbed.arm.server import ArmSimulator
 
 LOCATION = "westeurope"
@@ -165,6 +166,19 @@ def _answers(endpoint: Any, ca_path: Any) -> bool:
 
 
 class TestDomainMembershipIsVisibleWhereAzureAndWindowsShowIt:
+    @pytest.fixture(autouse=True)
+    def bodies_match_azures_schema(self, arm: ArmSimulator) -> Iterator[None]:
+        start = len(arm.requests())
+        yield
+        checked = set()
+        for record in arm.requests()[start:]:
+            if record.api == "arm" and record.response_body is not None:
+                definition = schema.response_definition(record.operation, record.status or 0)
+                if definition is not None:  # the run command's own bodies are checked elsewhere
+                    schema.validate(definition, record.response_body)
+                    checked.add(definition)
+        assert "VirtualMachineExtensionsListResult" in checked
+
     async def test_a_machine_joined_in_the_guest_reports_it_and_has_no_extension(
         self, arm: ArmSimulator, compute_client: Any, windows_vm: Callable[..., Any]
     ) -> None:
@@ -183,8 +197,12 @@ class TestDomainMembershipIsVisibleWhereAzureAndWindowsShowIt:
         self, arm: ArmSimulator, compute_client: Any, windows_vm: Callable[..., Any]
     ) -> None:
         vm = windows_vm()
-        found = await membership(compute_client(vm.subscription_id), vm, vm.name)
+        compute = compute_client(vm.subscription_id)
+
+        found = await membership(compute, vm, vm.name)
+
         assert (found.part_of_domain, found.domain) == (False, "WORKGROUP")
+        assert [e async for e in _extensions(compute, vm)] == []
 
     async def test_a_join_by_the_extension_shows_in_the_vms_extensions_with_the_domain(
         self, arm: ArmSimulator, compute_client: Any, windows_vm: Callable[..., Any]
