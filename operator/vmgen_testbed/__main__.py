@@ -31,7 +31,8 @@ from vmgen_testbed.binaries import ensure_binaries
 from vmgen_testbed.kube import ControlPlane
 from vmgen_testbed.linux.rootfs import ensure_rootfs
 from vmgen_testbed.linux.sandbox import SandboxHost
-from vmgen_testbed.windows_fixtures import seed_windows_guest, start_windows_guest
+from vmgen_testbed.windows.guest import WindowsGuest
+from vmgen_testbed.windows_fixtures import seed_windows_guest, start_windows_guest, windows_guest_factory
 
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000a2e1"
 RESOURCE_GROUP = "rg-vmgen-testbed"
@@ -121,6 +122,18 @@ def start_windows_vms(
     ca = trustme.CA()
     ca_path = state_dir / "winrm-ca.pem"
     ca.cert_pem.write_to_path(str(ca_path))
+    copies: dict[str, WindowsGuest] = {}  # copies of these VMs boot machines of their own
+    sim.set_guest_factory(
+        windows_guest_factory(
+            sim, ca=ca, state_dir=lambda: state_dir / "windows", booted=copies, otherwise=sim.guest_factory
+        )
+    )
+
+    def stop_copies() -> None:
+        for copy in copies.values():
+            copy.endpoint.stop()
+
+    stack.callback(stop_copies)
     described = []
     for number in range(1, count + 1):
         guest, password = start_windows_guest(

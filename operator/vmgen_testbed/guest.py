@@ -69,6 +69,8 @@ class GuestRequest:
     os_type: str
     os_disk: Path | None
     """The captured filesystem state (see `DiskCapture`), None for a disk without content."""
+    vm_id: str = ""
+    """The new VM's resource id (a Windows guest reports a sysprep /shutdown to it)."""
 
 
 GuestFactory = Callable[[GuestRequest], Awaitable[Guest | None]]

@@ -4,12 +4,17 @@
 its WinRM endpoint (HTTP and HTTPS, certificate from the session's `windows_ca`) and seeds it into the ARM
 simulator (`arm` fixture) as a running Windows VM backed by that guest, so power operations, Run Command
 and managed run commands reach the same machine. A sysprep /shutdown marks the VM stopped in the
-simulator. `extensions` (publisher, type) put VM extensions on it, e.g. Azure Disk Encryption.
+simulator. `extensions` (publisher, type) put VM extensions on it, e.g. Azure Disk Encryption;
+`domain` joins it to an Active Directory domain (in the guest, and with `domain_extension` also through
+the JsonADDomainExtension that Azure shows on the VM).
+`windows_copies` lets VMs created from disks of a Windows VM's snapshot boot a new modelled machine with
+that disk's state and its own WinRM endpoint (recorded by VM name), as `linux_copies` does for sandboxes.
 Endpoints are stopped after the test, also when it fails.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -20,11 +25,19 @@ from typing import Any
 import pytest
 import trustme
 
+from vmgen_testbed.guest import Guest, GuestFactory, GuestRequest
 from vmgen_testbed.windows.endpoint import WinRmEndpoint
 from vmgen_testbed.windows.guest import WindowsGuest
 from vmgen_testbed.windows.machine import FailureMode, WindowsMachine
 
-__all__ = ["TestWindowsVm", "WindowsCa", "windows_ca", "windows_vm"]
+__all__ = [
+    "TestWindowsVm",
+    "WindowsCa",
+    "windows_ca",
+    "windows_copies",
+    "windows_guest_factory",
+    "windows_vm",
+]
 
 WINDOWS_SUBSCRIPTION_ID = "7d3e1c2b-9a4f-4b6e-8c1d-0e2f3a4b5c6d"
 WINDOWS_RESOURCE_GROUP = "rg-vmgen-windows-test"
@@ -118,6 +131,61 @@ def seed_windows_guest(
     guest.attach(lambda: arm.update_vm(subscription_id, resource_group, name, power_state="stopped"))
 
 
+def windows_guest_factory(
+    arm: Any,
+    *,
+    ca: trustme.CA,
+    state_dir: Callable[[], Path],
+    booted: dict[str, WindowsGuest],
+    otherwise: GuestFactory | None = None,
+) -> GuestFactory:
+    """A `GuestFactory`: a Windows VM whose OS disk holds a machine's state boots a new machine from it,
+    with a WinRM endpoint of its own that accepts the disk's account; any other VM goes to `otherwise`."""
+
+    async def boot(request: GuestRequest) -> Guest | None:
+        if request.os_type != "Windows" or request.os_disk is None:
+            return await otherwise(request) if otherwise is not None else None
+        disk = json.loads(request.os_disk.read_text())
+        machine = WindowsMachine.from_disk_state(request.name, json.dumps(disk["machine"]))
+        endpoint = WinRmEndpoint(
+            machine,
+            ca=ca,
+            state_dir=state_dir(),
+            username=disk["account"]["username"],
+            password=disk["account"]["password"],
+        ).start()
+        guest = WindowsGuest(machine, endpoint)
+        _, _, subscription, _, group, *_ = request.vm_id.split("/")
+        guest.attach(lambda: arm.update_vm(subscription, group, request.name, power_state="stopped"))
+        booted[request.name] = guest
+        return guest
+
+    return boot
+
+
+@pytest.fixture
+def windows_copies(
+    arm: Any, windows_ca: WindowsCa, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, WindowsGuest]]:
+    """Copies of Windows VMs boot machines of their own (by VM name); Linux copies still boot sandboxes
+    when `linux_copies` was set up first."""
+    booted: dict[str, WindowsGuest] = {}
+    previous = arm.guest_factory
+    arm.set_guest_factory(
+        windows_guest_factory(
+            arm,
+            ca=windows_ca.ca,
+            state_dir=lambda: tmp_path_factory.mktemp("winrm-copy"),
+            booted=booted,
+            otherwise=previous,
+        )
+    )
+    yield booted
+    arm.set_guest_factory(previous)
+    for guest in booted.values():
+        guest.endpoint.stop()
+
+
 @pytest.fixture
 def windows_vm(
     arm: Any, windows_ca: WindowsCa, tmp_path_factory: pytest.TempPathFactory
@@ -132,6 +200,8 @@ def windows_vm(
         allow_basic_http: bool = False,
         username: str = "azureuser",
         extensions: tuple[tuple[str, str], ...] = (),
+        domain: str | None = None,
+        domain_extension: bool = False,
     ) -> TestWindowsVm:
         name = name or f"win-{uuid.uuid4().hex[:8]}"
         guest, password = start_windows_guest(
@@ -151,6 +221,10 @@ def windows_vm(
             resource_group=WINDOWS_RESOURCE_GROUP,
             extensions=extensions,
         )
+        if domain is not None:
+            arm.join_domain(
+                WINDOWS_SUBSCRIPTION_ID, WINDOWS_RESOURCE_GROUP, name, domain, extension=domain_extension
+            )
         return TestWindowsVm(
             guest=guest,
             subscription_id=WINDOWS_SUBSCRIPTION_ID,

@@ -9,7 +9,7 @@ import pytest
 import tree_sitter
 import tree_sitter_powershell
 
-from vmgen.domain import windows
+from vmgen.domain import copy_safety, windows
 
 _PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
 
@@ -18,6 +18,7 @@ SCRIPTS = {
     "sysprep start (quit)": windows.sysprep_start_script(),
     "sysprep start (shutdown)": windows.sysprep_start_script(shutdown=True),
     "sysprep state": windows.sysprep_state_script(),
+    "domain membership": copy_safety.domain_membership_script(),
 }
 
 

@@ -15,8 +15,10 @@ Rules it keeps:
   and can never collide with the source's name;
 - every copy step is bounded by spec.timeouts.copy, each with its own reason (CopyNotReady,
   CopyCleanupFailed); a subnet that does not exist fails before any disk is created (SubnetNotFound);
-- Windows copies are out of scope (a domain-joined copy booting beside the original can break the
-  original's domain trust): a `source: Copy` Windows VM fails in validation, untouched (CopyNotSupported).
+- a Windows copy runs sysprep through Run Command on the copy (transport WinRM fails in validation,
+  untouched: CopyNotSupported); whether it may boot in its subnet at all (a domain-joined copy beside
+  the original can break the original's domain trust) is decided in domain/copy_safety.py, during
+  Windows validation, before any snapshot or disk exists.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from vmgen.domain.phases import Phase, StepName, StepState
 from vmgen.domain.reasons import Reason
 from vmgen.domain.spec import Spec
 from vmgen.domain.status import Status
+from vmgen.domain.windows_spec import Transport
 
 __all__ = [
     "COPY_RECHECK_SECONDS",
@@ -52,6 +55,7 @@ __all__ = [
     "ref_of",
     "ssh_host",
     "target",
+    "windows_transport",
 ]
 
 COPY_RECHECK_SECONDS = 3.0
@@ -87,13 +91,8 @@ def plan(spec: Spec, status: Status, vm: model.VmObservation | None, *, now: dat
         return DeleteCopy()
     if vm is None:
         return None  # VMNotFound, decided by the normal rows
-    if step is StepName.VALIDATE and (vm.os_type or spec.os_type) is model.OsType.WINDOWS:
-        return Fail(
-            Reason.COPY_NOT_SUPPORTED,
-            f"VM {spec.vm.name} runs Windows, and vmgen copies only Linux VMs: a copy of a Windows VM booting"
-            " beside the original can break the original's domain trust (docs/copy.md). Set spec.source to"
-            " InPlace, or copy the VM by hand into an isolated network. The VM was not touched.",
-        )
+    if step is StepName.VALIDATE and (refused := windows_transport(spec, vm)) is not None:
+        return refused
     if step is StepName.STOP_SOURCE and not vm.generalized:
         if vm.power_state is model.PowerState.DEALLOCATED:
             return Checkpoint(StepName.STOP_SOURCE, Reason.SOURCE_STOPPED, "The source VM is deallocated.")
@@ -118,6 +117,21 @@ def plan(spec: Spec, status: Status, vm: model.VmObservation | None, *, now: dat
     if step is StepName.COPY:
         return BuildCopy()
     return None
+
+
+def windows_transport(spec: Spec, vm: model.VmObservation) -> Fail | None:
+    """A Windows copy runs sysprep only through Run Command: spec.winrm names the source, not the copy."""
+    if (vm.os_type or spec.os_type) is not model.OsType.WINDOWS:
+        return None
+    if spec.windows.transport is Transport.RUN_COMMAND:
+        return None
+    return Fail(
+        Reason.COPY_NOT_SUPPORTED,
+        f"VM {spec.vm.name} runs Windows, and vmgen runs sysprep on a Windows copy only through Azure"
+        " Run Command (spec.winrm names the source's listener, not the copy's). Set"
+        " spec.windows.transport: RunCommand; spec.winrm may stay, it is then used only to ask the"
+        " source, read-only, whether it is domain-joined (docs/copy.md). The VM was not touched.",
+    )
 
 
 def may_start(vm: model.VmObservation) -> bool:

@@ -142,6 +142,7 @@ class Reason(enum.StrEnum):
     COPY_NOT_READY = "CopyNotReady"
     COPY_CLEANUP_FAILED = "CopyCleanupFailed"
     COPY_NOT_SUPPORTED = "CopyNotSupported"
+    COPY_NEEDS_ISOLATED_SUBNET = "CopyNeedsIsolatedSubnet"
     SOURCE_NOT_RESTARTED = "SourceNotRestarted"
     # Uncertain outcomes (the error tree's third branch).
     OUTCOME_UNKNOWN = "OutcomeUnknown"

@@ -204,6 +204,10 @@ def _parse_report(output: str) -> dict[str, Any]:
     raise ScriptOutputError("the script printed no vmgen-win report")
 
 
+# The building blocks that other script modules share (domain/copy_safety.py).
+header, report, parse_report = _header, _report, _parse_report
+
+
 def _strings(value: Any) -> tuple[str, ...]:
     """A list of strings, also from a scalar or null: in some Windows PowerShell 5.1 paths ConvertTo-Json
     unrolls a one-element array into its element, and an empty one into null."""

@@ -2,17 +2,19 @@
 
 `spec.mode: Preflight` runs this step alone. It collects every blocker instead of stopping at the first:
 the VM in Azure (exists, not generalized, running, agent ready, OS type), the guest (the SSH Secret, host
-keys pinned or read through Run Command, an SSH login with passwordless sudo), and the capture targets
-(image definition fit, version free, managed image possible). It ends in phase PreflightComplete with the
+keys pinned or read through Run Command, an SSH login with passwordless sudo), the capture targets
+(image definition fit, version free, managed image possible), and for a Windows copy the domain-join
+guard (steps/copy_safety.py). It ends in phase PreflightComplete with the
 findings in status.outputs.findings: Ready True when there are none, False otherwise (Argo CD: Healthy or
 Degraded). Only reads happen here: GETs, one read-only Run Command, one SSH login running `sudo -n true`.
 """
 
 from __future__ import annotations
 
-from vmgen.domain import errors, guest, model, planner, windows, windows_plan
+from vmgen.domain import copy_plan, errors, guest, model, planner, windows, windows_plan
 from vmgen.domain.reasons import Reason
-from vmgen.steps import prepare_windows, validate
+from vmgen.domain.windows_spec import Transport
+from vmgen.steps import copy_safety, prepare_windows, prepare_windows_winrm, validate
 from vmgen.steps.base import Executor, Pass
 
 Finding = tuple[str, str]
@@ -30,6 +32,7 @@ async def run(p: Pass, action: planner.RunPreflight) -> None:
         findings += _azure(p, vm)
         if not vm.generalized and not findings:
             findings += await _guest(p, vm)
+            findings += await _copy_safety(p, vm)
         findings += [(f.reason, f.message) for f in await validate.capture_findings(p, vm)]
     message = (
         f"Preflight of VM {p.spec.vm.name}: nothing blocks generalization."
@@ -78,10 +81,27 @@ async def _guest(p: Pass, vm: model.VmObservation) -> list[Finding]:
     return []
 
 
+async def _copy_safety(p: Pass, vm: model.VmObservation) -> list[Finding]:
+    """A Windows copy's domain-join guard (steps/copy_safety.py), reads only."""
+    if not p.spec.copied or (vm.os_type or p.spec.os_type) is not model.OsType.WINDOWS:
+        return []
+    found = [f for f in (copy_plan.windows_transport(p.spec, vm), await copy_safety.blocker(p)) if f]
+    return [(f.reason, f.message) for f in found]
+
+
 async def _windows_guest(p: Pass) -> list[Finding]:
-    """The Windows preflight script (read-only), over the spec's transport, every blocker reported."""
+    """The Windows preflight script (read-only), over the spec's transport, every blocker reported.
+
+    A copy's source is never reached through Run Command (a managed run command is a write to the VM):
+    its guest is read over spec.winrm when given, else the copy's own preflight runs in the job."""
+    if p.spec.copied and p.spec.windows.transport is Transport.RUN_COMMAND and p.spec.windows.winrm is None:
+        return []
     try:
-        guest = await prepare_windows.open_guest(p)
+        guest = (
+            p.ports.windows.winrm(await prepare_windows_winrm.read_secrets(p))
+            if p.spec.copied
+            else await prepare_windows.open_guest(p)
+        )
         output = await guest.run(windows.preflight_script(), timeout=prepare_windows.SCRIPT_SECONDS)
         report = windows.parse_preflight(output)
     except errors.VmgenError as exc:

@@ -26,7 +26,7 @@ from vmgen.domain.reasons import Reason
 from vmgen.domain.status import StepName, StepState
 from vmgen.domain.windows_actions import CheckSysprep, MarkSysprepUnknown, StartSysprep, ValidateWindows
 from vmgen.domain.windows_spec import Transport
-from vmgen.steps import prepare_windows_runcommand, prepare_windows_winrm
+from vmgen.steps import copy_safety, prepare_windows_runcommand, prepare_windows_winrm
 from vmgen.steps.base import Executor, Pass
 from vmgen.steps.record import fail_with
 
@@ -50,6 +50,9 @@ async def validate(p: Pass, action: ValidateWindows) -> float:
         )
     else:
         message = f"VM {p.spec.vm.name} runs Windows; sysprep runs through Azure Run Command."
+    if p.spec.copied:  # before the snapshots: no disk of the copy may exist when this fails
+        await copy_safety.check(p)
+        message += " Its copy may boot in the subnet it is given."
     p.events.normal(Reason.VALIDATION_SUCCEEDED, message)
     await p.save(p.status.finish(StepName.VALIDATE, reason=None, message=message, at=p.at))
     return 0.0

@@ -36,6 +36,7 @@ __all__ = ["CLI", "SDK", "SERVED", "refusal"]
 
 SDK = {
     "virtualMachines": ("2026-04-01",),
+    "virtualMachines/extensions": ("2026-04-01",),
     "images": ("2026-04-01",),
     "snapshots": ("2026-03-02",),
     "galleries": ("2026-03-03",),
@@ -77,6 +78,7 @@ _TYPE_OF = {
         ("get", "instanceView", "powerOff", "deallocate", "start", "generalize", "runCommand"),
         "virtualMachines",
     ),
+    **dict.fromkeys(("listExtensions", "getExtension"), "virtualMachines/extensions"),
     "getImage": "images",
     "createImage": "images",
     "getSnapshot": "snapshots",

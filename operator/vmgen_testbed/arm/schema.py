@@ -36,6 +36,8 @@ _SUCCESS_DEFINITIONS = {
     "operationResult": "RunCommandResult",
     "createRunCommand": "VirtualMachineRunCommand",
     "getRunCommand": "VirtualMachineRunCommand",
+    "listExtensions": "VirtualMachineExtensionsListResult",
+    "getExtension": "VirtualMachineExtension",
     "createImage": "Image",
     "getImage": "Image",
     "createSnapshot": "Snapshot",

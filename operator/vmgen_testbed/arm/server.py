@@ -51,7 +51,17 @@ import trustme
 from aiohttp import web
 from yarl import URL
 
-from vmgen_testbed.arm import api_versions, errors, galleries, images, network, scope, snapshots, vm_lifecycle
+from vmgen_testbed.arm import (
+    api_versions,
+    errors,
+    extensions,
+    galleries,
+    images,
+    network,
+    scope,
+    snapshots,
+    vm_lifecycle,
+)
 from vmgen_testbed.arm.cli_support import ANONYMOUS, TENANT_LEVEL, CliSupport
 from vmgen_testbed.arm.entra import Entra, redacted
 from vmgen_testbed.arm.faults import Fault
@@ -263,6 +273,15 @@ class ArmSimulator:
             vm.agent_ready = agent_ready if agent_ready is not None else vm.agent_ready
             return vm.state()
 
+    def join_domain(
+        self, subscription_id: str, resource_group: str, name: str, domain: str, *, extension: bool = False
+    ) -> None:
+        """Join the VM's guest to an AD domain; `extension`: as the JsonADDomainExtension does (visible on
+        the VM's extensions). See arm/extensions.py."""
+        with self.world.lock:
+            vm = self._known_vm(subscription_id, resource_group, name)
+        extensions.join_domain(self.world, vm, domain, extension=extension)
+
     def vm_state(self, subscription_id: str, resource_group: str, name: str) -> dict[str, Any]:
         with self.world.lock:
             return self._known_vm(subscription_id, resource_group, name).state()
@@ -419,7 +438,7 @@ class ArmSimulator:
             add("POST", f"{_VMS}/virtualMachines/{{vm}}/{operation}", self._power, name=operation)
         add("POST", f"{_VMS}/virtualMachines/{{vm}}/generalize", self._generalize, name="generalize")
         add("POST", f"{_VMS}/virtualMachines/{{vm}}/runCommand", self._run_command, name="runCommand")
-        for module in (snapshots, images, galleries, network, vm_lifecycle):
+        for module in (snapshots, images, galleries, network, vm_lifecycle, extensions):
             module.add_routes(app, self)
         add(
             "GET",
@@ -434,6 +453,7 @@ class ArmSimulator:
         app.router.add_post(f"{control}/vms", self._control_seed_vm)
         app.router.add_get(f"{control}/vms/{{subscription}}/{{rg}}/{{vm}}", self._control_vm)
         app.router.add_patch(f"{control}/vms/{{subscription}}/{{rg}}/{{vm}}", self._control_update_vm)
+        app.router.add_post(f"{control}/vms/{{subscription}}/{{rg}}/{{vm}}/domain-join", self._control_join)
         app.router.add_post(f"{control}/gallery-images", self._control_gallery_image)
         app.router.add_post(f"{control}/image-definitions", self._control_gallery_image)
         app.router.add_post(f"{control}/subnets", self._control_subnet)
@@ -798,6 +818,11 @@ class ArmSimulator:
         return web.json_response(
             self.update_vm(info["subscription"], info["rg"], info["vm"], **await request.json())
         )
+
+    async def _control_join(self, request: web.Request) -> web.Response:
+        info, arguments = request.match_info, await request.json()
+        self.join_domain(info["subscription"], info["rg"], info["vm"], **arguments)
+        return web.json_response(self.vm_state(info["subscription"], info["rg"], info["vm"]))
 
     async def _control_gallery_image(self, request: web.Request) -> web.Response:
         return web.json_response({"id": self.seed_gallery_image(**await request.json())}, status=201)

@@ -111,6 +111,7 @@ class Vm:
     tags: dict[str, str] = field(default_factory=dict)
     failed: bool = False  # its creation ended Failed (Azure keeps such a VM until it is deleted)
     extensions: tuple[tuple[str, str], ...] = ()  # (publisher, type) of each VM extension
+    extension_settings: dict[str, dict[str, str]] = field(default_factory=dict)  # type -> public settings
 
     @property
     def id(self) -> str:
@@ -196,6 +197,11 @@ class Vm:
                         "type": kind,
                         "typeHandlerVersion": "2.2",
                         "provisioningState": "Succeeded",
+                        **(
+                            {"settings": dict(self.extension_settings[kind])}
+                            if kind in self.extension_settings
+                            else {}
+                        ),
                     },
                 }
                 for publisher, kind in self.extensions

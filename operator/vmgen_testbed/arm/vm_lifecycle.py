@@ -168,7 +168,9 @@ async def _boot(host: Host, vm: Vm, job: Any, method: str, content: Any) -> None
         failure = (fault.error_code, "An internal execution error occurred. Please retry later.")
     elif host.guest_factory is not None:
         try:
-            guest = await host.guest_factory(GuestRequest(name=vm.name, os_type=vm.os_type, os_disk=content))
+            guest = await host.guest_factory(
+                GuestRequest(name=vm.name, os_type=vm.os_type, os_disk=content, vm_id=vm.id)
+            )
         except Exception as error:  # the guest did not boot: the creation fails, as on Azure
             failure = ("OSProvisioningInternalError", f"The VM '{vm.name}' failed to start: {error}")
     with host.world.lock:

@@ -6,6 +6,11 @@ power off stops the endpoint answering (connections are refused), start makes it
 started with /shutdown powers the machine off by itself; `attach()` wires that to the simulator so the
 VM then reads PowerState/stopped, as Azure shows it.
 
+A snapshot of the VM's OS disk holds the machine's state (`capture_os_disk`, JSON from
+`WindowsMachine.disk_state`, with the local account WinRM accepts, as a disk keeps its accounts); a VM
+created from a disk made from it boots a new machine with that state and a WinRM endpoint of its own
+(windows_fixtures.windows_guest_factory), discarded again when that VM is deleted.
+
 Run Command's answer is what the Windows handler reports: the output stream as stdout, the error stream
 (and a terminating error's message) as stderr, exit code 1 after a terminating error.
 """
@@ -13,7 +18,9 @@ Run Command's answer is what the Windows handler reports: the output stream as s
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 from vmgen_testbed.guest import ScriptResult, ShellNotSupported
 from vmgen_testbed.windows import scripts
@@ -47,6 +54,16 @@ class WindowsGuest:
     async def power_off(self) -> None:
         self.machine.power_off()
         await asyncio.to_thread(self.endpoint.stop_answering)
+
+    async def capture_os_disk(self, destination: Path) -> None:
+        disk = {
+            "machine": json.loads(self.machine.disk_state()),
+            "account": {"username": self.endpoint.username, "password": self.endpoint.password},
+        }
+        await asyncio.to_thread(destination.write_text, json.dumps(disk))
+
+    async def discard(self) -> None:
+        await asyncio.to_thread(self.endpoint.stop)
 
     async def run_script(self, script: str, *, shell: str, timeout: float) -> ScriptResult:  # noqa: ASYNC109 (the Guest protocol)
         if shell != "powershell":

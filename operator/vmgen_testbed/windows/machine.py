@@ -12,6 +12,13 @@ mode says otherwise. A sysprep started with /shutdown powers the machine off by 
 simulator (`on_power_off`). Progress is computed from the clock on every read, and a timer drives the
 /shutdown case, so no test sleeps for a state that a read would produce.
 
+Copies (issue 11): the machine's state is what its OS disk holds. `disk_state()` is that state as JSON
+(computer name, domain membership, users, ImageState, Panther, logs, services, volumes, roles...), which a
+snapshot of the VM's OS disk keeps; `from_disk_state()` boots a new machine from it, so a copy starts as
+the same Windows (same computer name and domain membership: the reason copies of domain-joined machines
+are dangerous). `join_domain()` models an Active Directory join (Win32_ComputerSystem PartOfDomain and
+Domain); the ARM side (the JsonADDomainExtension) is the simulator's (`ArmSimulator.join_domain`).
+
 Thread safety: the endpoint's thread, the ARM simulator's thread and tests all touch a machine; every
 read and write holds `lock`.
 """
@@ -19,6 +26,7 @@ read and write holds `lock`.
 from __future__ import annotations
 
 import enum
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +42,14 @@ IMAGE_STATE_SPECIALIZE = "IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE"
 SERVICES = ("RdAgent", "WindowsAzureGuestAgent", "WindowsAzureTelemetryService")
 APPX_PACKAGE = "Microsoft.BingWeather_4.53.52331.0_x64__8wekyb3d8bbwe"
 UNATTEND_FILES = (r"C:\Windows\System32\Sysprep\unattend.xml", r"C:\Windows\Panther\unattend.xml")
+WORKGROUP = "WORKGROUP"
+# What a copy carries over from its source's disk (sysprep's duration too: the same installed machine);
+# the failure modes of the transport do not belong to it.
+_DISK_FIELDS = (
+    "computer_name", "domain", "part_of_domain", "users", "image_state", "panther_present",
+    "unattend_files", "temp_files", "setupact", "setuperr", "services", "volumes", "pending_reboot",
+    "generalization_state", "cleanup_state", "roles", "sysprep_seconds",
+)  # fmt: skip
 
 
 class FailureMode(enum.StrEnum):
@@ -74,6 +90,10 @@ class WindowsMachine:
     cleanup_state: int = 2
     roles: list[str] = field(default_factory=lambda: ["FileAndStorage-Services", "Web-Server"])
     powered: bool = True
+    computer_name: str = ""  # NetBIOS name, at most 15 characters; "" -> from `name`
+    domain: str = WORKGROUP  # Win32_ComputerSystem.Domain: the workgroup, or the AD domain once joined
+    part_of_domain: bool = False
+    users: list[str] = field(default_factory=lambda: ["Administrator", "azureuser"])
     sysprep_starts: int = 0
     sysprep_command_lines: list[str] = field(default_factory=list)
     _sysprep_started_at: float | None = None
@@ -82,6 +102,7 @@ class WindowsMachine:
 
     def __post_init__(self) -> None:
         self.failures = frozenset(FailureMode(failure) for failure in self.failures)
+        self.computer_name = self.computer_name or self.name.upper()[:15]
         self.services = self.services or {name: "Running" for name in SERVICES}
         self.volumes = self.volumes or {"C:": "FullyDecrypted", "D:": "FullyDecrypted"}
         if FailureMode.SYSPREP_STATUS_REFUSES in self.failures:
@@ -181,6 +202,34 @@ class WindowsMachine:
             self._advance()
             return self.image_state
 
+    # ---- domain membership and the OS disk -------------------------------------------------------
+
+    def join_domain(self, domain: str) -> None:
+        """What `Add-Computer -DomainName` (or the JsonADDomainExtension) leaves behind after its reboot."""
+        with self.lock:
+            self.domain, self.part_of_domain = domain, True
+
+    def disk_state(self) -> str:
+        """The OS disk's content as JSON (what a snapshot of it holds)."""
+        with self.lock:
+            self._advance()
+            state: dict[str, Any] = {key: getattr(self, key) for key in _DISK_FIELDS}
+            state["unattend_files"] = sorted(self.unattend_files)
+            state["failures"] = sorted(f for f in self.failures if f is not FailureMode.CONNECTION_DROPPED)
+            return json.dumps(state)
+
+    @classmethod
+    def from_disk_state(cls, name: str, text: str, **settings: Any) -> WindowsMachine:
+        """A new machine booted from a disk holding `disk_state()`: the same Windows, powered on."""
+        state = json.loads(text)
+        failures = frozenset(FailureMode(f) for f in state.pop("failures", ()))
+        state["unattend_files"] = set(state["unattend_files"])
+        machine = cls(name, failures=frozenset(), **settings)
+        for key, value in state.items():  # after __post_init__: the disk's values win over the defaults
+            setattr(machine, key, value)
+        machine.failures = failures
+        return machine
+
     # ---- power -----------------------------------------------------------------------------------
 
     def power_on(self) -> None:
@@ -202,6 +251,10 @@ class WindowsMachine:
             self._advance()
             return {
                 "name": self.name,
+                "computerName": self.computer_name,
+                "domain": self.domain,
+                "partOfDomain": self.part_of_domain,
+                "users": list(self.users),
                 "imageState": self.image_state,
                 "pantherPresent": self.panther_present,
                 "unattendFiles": sorted(self.unattend_files),

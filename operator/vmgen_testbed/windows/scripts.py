@@ -210,6 +210,22 @@ def _sysprep_state(machine: WindowsMachine, _: dict[str, str]) -> ScriptOutcome:
         )
 
 
+def _domain_membership(machine: WindowsMachine, _: dict[str, str]) -> ScriptOutcome:
+    """What `Get-CimInstance Win32_ComputerSystem` reports; it reads and changes nothing."""
+    with machine.lock:
+        return ScriptOutcome(
+            output=[
+                _report(
+                    {
+                        "computerName": machine.computer_name,
+                        "partOfDomain": machine.part_of_domain,
+                        "domain": machine.domain,
+                    }
+                )
+            ]
+        )
+
+
 def _probe(_: WindowsMachine, parameters: dict[str, str]) -> ScriptOutcome:
     outcome = ScriptOutcome()
     if parameters["Output"]:
@@ -230,5 +246,6 @@ _HANDLERS = {
     ("preflight", 1): _preflight,
     ("sysprep-start", 1): _sysprep_start,
     ("sysprep-state", 1): _sysprep_state,
+    ("domain-membership", 1): _domain_membership,
     ("testbed-probe", 1): _probe,
 }
