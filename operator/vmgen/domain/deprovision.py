@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from vmgen.domain import api, guest, retry
+from vmgen.domain import api, guest, model, retry
 from vmgen.domain.phases import Step, StepState
 from vmgen.domain.reasons import Reason
 
@@ -174,6 +174,21 @@ def unknown_message(why: str, *, name: str, namespace: str) -> str:
 
 def confirmed_message() -> str:
     return f"Deprovision confirmed by a person through the annotation {api.CONFIRM_ANNOTATION}."
+
+
+def records_verification(step: Step) -> bool:
+    """Whether a verification's Run Command is recorded (its token, before waiting): for a Running
+    deprovision, which an operator restarted every few seconds must get past; not for the rechecks of
+    an Unknown one, while waiting for a person writes nothing."""
+    return step.state is StepState.RUNNING
+
+
+def verification_in_flight(step: Step) -> model.ContinuationToken | None:
+    """The Run Command of a verification begun before (this process or one SIGKILLed since): follow it
+    instead of beginning another. A Running deprovision's token is only ever a verification's."""
+    if step.state is StepState.RUNNING and step.continuation_token:
+        return model.ContinuationToken(step.continuation_token)
+    return None
 
 
 def look_is_fresh(step: Step, *, now: datetime) -> bool:
