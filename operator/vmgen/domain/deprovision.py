@@ -6,7 +6,9 @@ after an interrupted run (done, still running within its deadline, proven not st
 partly done), how many transient inspection failures are retried before the outcome is declared unknown,
 and the bound on runs that never got going; a guest that cannot be reached (`after_unreachable`,
 bounded by spec.timeouts.deprovision from `Step.unreachable_since`, retried without any Azure request:
-`reach_first`); and whether the look before the first run is still fresh (`look_is_fresh`). The
+`reach_first`); whether the look before the first run is still fresh (`look_is_fresh`); and which
+verification's Run Command a restarted operator follows instead of beginning another
+(`verification_in_flight`, from the token recorded while `records_verification`). The
 counters and times those rules read (`Step.retries`, `Step.unstarted_runs`, `Step.unreachable_since`,
 `Step.looked_at`) are persisted in status, so a restarted operator keeps them.
 """
