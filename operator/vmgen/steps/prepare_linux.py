@@ -120,7 +120,7 @@ async def _follow_verification(p: Pass, script: str) -> model.ScriptOutput:
         await p.save(p.status.with_token(StepName.DEPROVISION, token))
     try:
         output = await p.azure().wait_shell_script(p.target, token)
-    except errors.AzureOperationLost:
+    except errors.VmgenError:  # failed, or cannot be followed: the check only reads, so the next is new
         await p.save(p.status.with_token(StepName.DEPROVISION, None))
         raise
     await p.save(p.status.with_token(StepName.DEPROVISION, None))
