@@ -142,7 +142,7 @@ async def _drive(
             failures = 0
         except errors.VmgenError as exc:  # the API server did not take our status: nothing moved on
             failures += 1
-            delay = retry.backoff(failures)
+            delay = retry.kubernetes_backoff(failures)
             logger.warning(f"{exc.reason}: {exc.message} Next pass in {delay:g}s.")
         except Exception:  # a bug must not kill the daemon silently nor spin it
             failures += 1

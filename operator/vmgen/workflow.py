@@ -15,10 +15,12 @@
 ```
 
 Errors come only from `vmgen.domain.errors`: permanent ones end the resource Failed with their reason
-and message; transient ones are counted on the current step (`retries`, persisted, so a restart keeps
-the backoff) and retried with capped exponential backoff (Retry-After wins), shown as Warning events
-and in the step's message. No secret value is ever put in status, events or logs: Secrets are read into
-`SshTarget` and `AzureCredentials`, whose reprs hide them, and messages only name the Secret.
+and message (a 403 from the Kubernetes API only after `retry.FORBIDDEN_RETRIES` in a row: a restarted
+API server refuses everyone until its RBAC caches have synced); transient ones are counted on the
+current step (`retries`, persisted, so a restart keeps the backoff) and retried with capped exponential
+backoff (Retry-After wins), shown as Warning events and in the step's message. No secret value is ever
+put in status, events or logs: Secrets are read into `SshTarget` and `AzureCredentials`, whose reprs
+hide them, and messages only name the Secret.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ class Workflow:
         try:
             return await self._attempt(p)
         except errors.PermanentError as exc:
+            if isinstance(exc, errors.KubernetesForbidden) and not retry.forbidden_is_final(_retries(p)):
+                return await _retry(p, exc)  # maybe an API server whose RBAC caches are still syncing
             message = exc.message
             if isinstance(exc, errors.AzureAuthenticationFailed):
                 message += secrets.credential_hint(
@@ -162,10 +166,16 @@ class Workflow:
         await p.release_claim()
 
 
-async def _retry(p: Pass, exc: errors.TransientError) -> float:
+def _retries(p: Pass) -> int:
+    """Transient failures in a row of the current step (persisted: a restart keeps counting)."""
+    return p.status.step(p.status.current_step or StepName.VALIDATE).retries
+
+
+async def _retry(p: Pass, exc: errors.VmgenError) -> float:
     name = p.status.current_step or StepName.VALIDATE
     failures = p.status.step(name).retries + 1
-    delay = retry.backoff(failures, retry_after=exc.retry_after)
+    retry_after = exc.retry_after if isinstance(exc, errors.TransientError) else None
+    delay = retry.backoff(failures, retry_after=retry_after)
     message = f"{exc.message} Retrying in {delay:g}s (retry {failures})."
     p.events.warning(exc.reason, message)
     await p.save(p.status.retrying(exc.reason, message, at=p.at))

@@ -15,6 +15,9 @@ Traps avoided:
   and the temporary folder is removed, also when start-up fails or the `with` body raises.
 - kubectl caches API discovery per host:port under ~/.kube/cache; a later control plane on the same
   port would get stale discovery (missing CRDs), so our kubectl uses a cache inside the temporary folder.
+- An outage (`stop_apiserver()` / `start_apiserver()`) stops kube-apiserver alone and starts it again
+  with the very same command line: a new port or new certificates would be a different cluster to every
+  client, and etcd keeps running so nothing stored is lost.
 - The kubernetes Python client reads `KUBECONFIG` when imported: load `kubeconfig` explicitly.
 - Without kube-controller-manager there is no namespace controller or garbage collector: a deleted
   namespace stays Terminating and owner references are not followed. The ServiceAccount admission
@@ -76,6 +79,8 @@ class _Running:
     server: str
     kubeconfig: Path
     processes: dict[str, subprocess.Popen[bytes]]  # by name; kube-apiserver first, stopped before etcd
+    pki: _Pki
+    apiserver_command: tuple[str, ...]  # to start it again on the same port, certificates and etcd
 
 
 class ControlPlane:
@@ -169,9 +174,9 @@ class ControlPlane:
         try:
             pki = _Pki.generate(workdir / "pki")
             for attempt in range(1, _PORT_ATTEMPTS + 1):
-                port, processes = self._launch(self._binaries, workdir, pki)
+                port, processes, command = self._launch(self._binaries, workdir, pki)
                 server = f"https://127.0.0.1:{port}"
-                self._running = _Running(workdir, server, workdir / "kubeconfig", processes)
+                self._running = _Running(workdir, server, workdir / "kubeconfig", processes, pki, command)
                 try:
                     _wait_ready(server, pki, processes, workdir, deadline=started + self._startup_timeout)
                     break
@@ -194,6 +199,37 @@ class ControlPlane:
             _terminate(running.processes)
             shutil.rmtree(running.workdir, ignore_errors=True)
 
+    @property
+    def apiserver_running(self) -> bool:
+        return self._state().processes["kube-apiserver"].poll() is None
+
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver alone (SIGTERM to its group, SIGKILL after the grace), as in an outage or
+        a control-plane upgrade: etcd keeps every object, clients get connection refused until
+        `start_apiserver()`."""
+        _terminate({"kube-apiserver": self._state().processes["kube-apiserver"]})
+
+    def start_apiserver(self, *, timeout: float | None = None) -> float:
+        """Start kube-apiserver again with the same command line: the same port, certificates and etcd,
+        so every kubeconfig and token stays valid. Waits for `/readyz`; returns the seconds it took."""
+        state = self._state()
+        if self.apiserver_running:
+            raise RuntimeError("kube-apiserver is already running")
+        started = time.monotonic()
+        with (state.workdir / "kube-apiserver.log").open("ab") as log:
+            log.write(b"\n=== kube-apiserver started again ===\n")
+        state.processes["kube-apiserver"] = _spawn(
+            list(state.apiserver_command), log=state.workdir / "kube-apiserver.log", append=True
+        )
+        deadline = started + (self._startup_timeout if timeout is None else timeout)
+        try:
+            _wait_ready(state.server, state.pki, state.processes, state.workdir, deadline=deadline)
+        except _PortTaken:  # another process bound the port meanwhile: clients cannot follow a new one
+            raise ControlPlaneError(
+                f"the port of {state.server} was taken while kube-apiserver was down"
+            ) from None
+        return time.monotonic() - started
+
     def _state(self) -> _Running:
         if self._running is None:
             raise RuntimeError("ControlPlane is not running")
@@ -201,7 +237,7 @@ class ControlPlane:
 
     def _launch(
         self, binaries: Binaries, workdir: Path, pki: _Pki
-    ) -> tuple[int, dict[str, subprocess.Popen[bytes]]]:
+    ) -> tuple[int, dict[str, subprocess.Popen[bytes]], tuple[str, ...]]:
         etcd_port, apiserver_port = _free_ports(2)
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         etcd = _spawn(
@@ -216,30 +252,28 @@ class ControlPlane:
             ],
             log=workdir / "etcd.log",
         )
-        apiserver = _spawn(
-            [
-                str(binaries.kube_apiserver),
-                f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                f"--secure-port={apiserver_port}",
-                f"--cert-dir={pki.folder}",
-                f"--tls-cert-file={pki.serving_cert}",
-                f"--tls-private-key-file={pki.serving_key}",
-                f"--client-ca-file={pki.ca_cert}",
-                "--authorization-mode=RBAC",
-                f"--service-account-key-file={pki.service_account_public}",
-                f"--service-account-signing-key-file={pki.service_account_private}",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                "--service-cluster-ip-range=10.0.0.0/24",
-                "--disable-admission-plugins=ServiceAccount",
-                "--endpoint-reconciler-type=none",
-                "--profiling=false",
-                *self._extra_apiserver_args,
-            ],
-            log=workdir / "kube-apiserver.log",
+        command = (
+            str(binaries.kube_apiserver),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={apiserver_port}",
+            f"--cert-dir={pki.folder}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            "--authorization-mode=RBAC",
+            f"--service-account-key-file={pki.service_account_public}",
+            f"--service-account-signing-key-file={pki.service_account_private}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--disable-admission-plugins=ServiceAccount",
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+            *self._extra_apiserver_args,
         )
-        return apiserver_port, {"kube-apiserver": apiserver, "etcd": etcd}
+        apiserver = _spawn(list(command), log=workdir / "kube-apiserver.log")
+        return apiserver_port, {"kube-apiserver": apiserver, "etcd": etcd}, command
 
 
 def _free_ports(count: int) -> list[int]:
@@ -253,8 +287,8 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _spawn(command: list[str], *, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as output:  # the child keeps its own descriptor
+def _spawn(command: list[str], *, log: Path, append: bool = False) -> subprocess.Popen[bytes]:
+    with log.open("ab" if append else "wb") as output:  # the child keeps its own descriptor
         return subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )

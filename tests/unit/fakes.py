@@ -163,6 +163,15 @@ class FakeCompute:
         found = self._call("run_shell_script", vm)
         return model.ScriptOutput(stdout=found.guest.evidence_output(), stderr="")
 
+    async def begin_shell_script(self, vm: model.VmRef, script: str) -> model.ContinuationToken:
+        self._call("run_shell_script", vm)  # the same Run Command as above, only not waited for
+        return model.ContinuationToken(f"run-command-{vm.name}-{len(self._azure.calls)}")
+
+    async def wait_shell_script(self, vm: model.VmRef, token: model.ContinuationToken) -> model.ScriptOutput:
+        self._azure.followed.append(token)
+        found = self._call("wait_shell_script", vm)
+        return model.ScriptOutput(stdout=found.guest.evidence_output(), stderr="")
+
     # -- images.ImageCapture: each creation is Creating for `settle_after` reads, then Succeeded -------
 
     def _record(self, operation: str, name: str) -> None:
@@ -390,6 +399,8 @@ class FakeAzure:
         self.calls: list[tuple[str, str]] = []
         self.credentials: list[ports.AzureCredentials | None] = []
         self.faults = Faults()
+        self.followed: list[model.ContinuationToken] = []
+        """The Run Command tokens `wait_shell_script` followed, in order."""
         self.closed = 0
         self.settle_after = 1
         """Reads of a new snapshot/image/version that still see it Creating."""

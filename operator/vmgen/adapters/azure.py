@@ -56,6 +56,7 @@ from azure.mgmt.compute.aio.operations import VirtualMachinesOperations
 from azure.mgmt.network.aio import NetworkManagementClient
 
 from vmgen import config
+from vmgen.adapters import azure_answers
 from vmgen.domain import errors, model, ports
 
 __all__ = ["AzureCompute", "AzureSession", "AzureSettings", "ComputeFactory", "translate"]
@@ -194,7 +195,7 @@ class AzureCompute:
                 if exc.error is not None and exc.error.code in _MISSING_VM_CODES:
                     return None
                 raise
-        return _observation(vm, found)
+        return azure_answers.observation(vm, found)
 
     async def begin_deallocate(self, vm: model.VmRef) -> model.ContinuationToken:
         with self._translated():
@@ -246,6 +247,33 @@ class AzureCompute:
             poller = await self._vms(vm).begin_run_command(
                 vm.resource_group, vm.name, command, polling_interval=self._settings.poll_interval
             )
+            result = await poller.result()
+        return _script_output(result)
+
+    async def begin_shell_script(self, vm: model.VmRef, script: str) -> model.ContinuationToken:
+        command = azmodels.RunCommandInput(command_id="RunShellScript", script=script.splitlines())
+        with self._translated():
+            poller = await self._vms(vm).begin_run_command(
+                vm.resource_group, vm.name, command, polling_interval=self._settings.poll_interval
+            )
+            return model.ContinuationToken(poller.continuation_token())
+
+    async def wait_shell_script(self, vm: model.VmRef, token: model.ContinuationToken) -> model.ScriptOutput:
+        unused = azmodels.RunCommandInput(command_id="RunShellScript")  # the token carries the request
+        with self._translated():
+            try:
+                poller = await self._vms(vm).begin_run_command(
+                    vm.resource_group,
+                    vm.name,
+                    unused,
+                    continuation_token=token,
+                    polling_interval=self._settings.poll_interval,
+                )
+            except ValueError as exc:
+                raise errors.AzureOperationLost(
+                    f"The Run Command saved in status.steps.deprovision cannot be followed ({exc});"
+                    " vmgen runs the read-only check again."
+                ) from exc
             result = await poller.result()
         return _script_output(result)
 
@@ -332,58 +360,6 @@ def _retry_after(response: object) -> float | None:
             with contextlib.suppress(TypeError, ValueError):
                 return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
     return None
-
-
-def _observation(ref: model.VmRef, vm: azmodels.VirtualMachine) -> model.VmObservation:
-    props = vm.properties
-    view = props.instance_view if props else None
-    codes = [status.code or "" for status in (view.statuses or [])] if view else []
-    power = next((code.removeprefix("PowerState/") for code in codes if code.startswith("PowerState/")), "")
-    agent = view.vm_agent if view else None
-    os_disk = props.storage_profile.os_disk if props and props.storage_profile else None
-    os_type = getattr(os_disk.os_type, "value", os_disk.os_type) if os_disk else None
-    return model.VmObservation(
-        id=model.VmResourceId(vm.id) if vm.id else ref.resource_id,
-        os_type={o.value.lower(): o for o in model.OsType}.get(str(os_type).lower()),
-        power_state={p.value: p for p in model.PowerState}.get(power.lower(), model.PowerState.UNKNOWN),
-        generalized=any(code.lower() == "osstate/generalized" for code in codes),
-        agent_ready=bool(agent and any(s.display_status == "Ready" for s in agent.statuses or [])),
-        extensions=_extensions(vm),
-        **_layout(vm),
-    )
-
-
-def _extensions(vm: azmodels.VirtualMachine) -> tuple[str, ...]:
-    """`<publisher>.<type>` of the VM's extensions (the `resources` of a VM GET)."""
-    found = []
-    for extension in vm.resources or []:
-        props = extension.properties
-        if props is not None and props.publisher and props.type:
-            found.append(f"{props.publisher}.{props.type}")
-    return tuple(found)
-
-
-def _layout(vm: azmodels.VirtualMachine) -> dict[str, Any]:
-    """Where the VM is and what its disks are: what snapshots and images are made from."""
-    props = vm.properties
-    storage = props.storage_profile if props else None
-    os_disk = storage.os_disk if storage else None
-    view = props.instance_view if props else None
-    security = props.security_profile if props else None
-    generation = getattr(view, "hyper_v_generation", None) if view else None
-    return {
-        "location": vm.location or "",
-        "os_disk_id": (os_disk.managed_disk.id or "") if os_disk and os_disk.managed_disk else "",
-        "data_disks": tuple(
-            (d.lun, d.managed_disk.id or "") for d in (storage.data_disks or []) if d.managed_disk
-        )
-        if storage
-        else (),
-        "hyper_v_generation": str(getattr(generation, "value", generation) or ""),
-        "security_type": str(getattr(security.security_type, "value", security.security_type) or "Standard")
-        if security and security.security_type
-        else "Standard",
-    }
 
 
 _STREAMS = re.compile(r"\[stdout\]\n(?P<stdout>.*?)\n?\[stderr\]\n(?P<stderr>.*)\Z", re.DOTALL)

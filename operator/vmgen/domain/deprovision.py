@@ -6,7 +6,9 @@ after an interrupted run (done, still running within its deadline, proven not st
 partly done), how many transient inspection failures are retried before the outcome is declared unknown,
 and the bound on runs that never got going; a guest that cannot be reached (`after_unreachable`,
 bounded by spec.timeouts.deprovision from `Step.unreachable_since`, retried without any Azure request:
-`reach_first`); and whether the look before the first run is still fresh (`look_is_fresh`). The
+`reach_first`); whether the look before the first run is still fresh (`look_is_fresh`); and which
+verification's Run Command a restarted operator follows instead of beginning another
+(`verification_in_flight`, from the token recorded while `records_verification`). The
 counters and times those rules read (`Step.retries`, `Step.unstarted_runs`, `Step.unreachable_since`,
 `Step.looked_at`) are persisted in status, so a restarted operator keeps them.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from vmgen.domain import api, guest, retry
+from vmgen.domain import api, guest, model, retry
 from vmgen.domain.phases import Step, StepState
 from vmgen.domain.reasons import Reason
 
@@ -174,6 +176,21 @@ def unknown_message(why: str, *, name: str, namespace: str) -> str:
 
 def confirmed_message() -> str:
     return f"Deprovision confirmed by a person through the annotation {api.CONFIRM_ANNOTATION}."
+
+
+def records_verification(step: Step) -> bool:
+    """Whether a verification's Run Command is recorded (its token, before waiting): for a Running
+    deprovision, which an operator restarted every few seconds must get past; not for the rechecks of
+    an Unknown one, while waiting for a person writes nothing."""
+    return step.state is StepState.RUNNING
+
+
+def verification_in_flight(step: Step) -> model.ContinuationToken | None:
+    """The Run Command of a verification begun before (this process or one SIGKILLed since): follow it
+    instead of beginning another. A Running deprovision's token is only ever a verification's."""
+    if step.state is StepState.RUNNING and step.continuation_token:
+        return model.ContinuationToken(step.continuation_token)
+    return None
 
 
 def look_is_fresh(step: Step, *, now: datetime) -> bool:

@@ -12,7 +12,7 @@
     ├── PermanentError            the resource ends Failed with `reason` and a message a person can act on
     │   ├── InvalidSpec
     │   ├── SecretNotFound / SecretKeyMissing
-    │   ├── KubernetesForbidden         RBAC refused the operator (e.g. reading a Secret)
+    │   ├── KubernetesForbidden         RBAC refused the operator (retried a few times first)
     │   ├── AzureAuthenticationFailed   the credential was refused (Entra invalid_client, 401, 403)
     │   ├── VmNotFound
     │   ├── AzureOperationNotAllowed    Azure refused a transition (OperationNotAllowed, ...)

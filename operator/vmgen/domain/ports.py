@@ -52,6 +52,15 @@ class Compute(images.ImageCapture, images.VmCopier, Protocol):
         Used to read the guest's SSH host keys before connecting and to verify deprovision's effects
         after an uncertain outcome; never to deprovision (the agent kills its own runner)."""
 
+    async def begin_shell_script(self, vm: model.VmRef, script: str) -> model.ContinuationToken:
+        """Begin a read-only script through Run Command and return its continuation token at once, so
+        the caller can record it before waiting (a restarted operator follows it instead of beginning
+        another: a Run Command takes longer than an operator restarted every few seconds lives)."""
+
+    async def wait_shell_script(self, vm: model.VmRef, token: model.ContinuationToken) -> model.ScriptOutput:
+        """Follow a Run Command from `token` (also one begun by another process) until its output.
+        Raises AzureOperationLost when the token can no longer be followed."""
+
 
 class ComputeFactory(Protocol):
     """`async with factory(credentials) as compute:` -- the factory's object owns and closes the clients."""

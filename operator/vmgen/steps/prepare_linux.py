@@ -8,7 +8,9 @@ skipped while a recorded look is fresh) so that a guest deprovisioned already is
 again; read the SSH key and host keys (before the intent, so a failed read never looks like an
 interrupted irreversible action); record intent; run waagent over SSH; checkpoint. A run whose
 connection dropped is verified on the next pass from fresh evidence. Every judgement of the evidence is
-made in `domain/deprovision.py`; this module only does the I/O and records the outcome.
+made in `domain/deprovision.py`; this module only does the I/O and records the outcome. A verification's
+Run Command has its continuation token recorded before anything waits for it, so an operator restarted
+every few seconds follows the one Run Command instead of beginning a new one each time (issue 10 chaos).
 
 Traps avoided: Linux deprovision through Run Command is unsupported by the agent (WALinuxAgent issue
 3547: it kills its own runner), so Run Command only reads; host keys come from that authenticated
@@ -86,7 +88,7 @@ async def verify(p: Pass, action: planner.VerifyDeprovision) -> float:
     assert ssh is not None
     step = p.status.step(StepName.DEPROVISION)
     try:
-        output = await p.azure().run_shell_script(p.target, guest.evidence_script(ssh.username))
+        output = await _follow_verification(p, guest.evidence_script(ssh.username))
     except errors.VmgenError as exc:
         transient = isinstance(exc, errors.TransientError)
         if isinstance(
@@ -104,6 +106,25 @@ async def verify(p: Pass, action: planner.VerifyDeprovision) -> float:
         now=p.now(),
     )
     return await _record(p, verdict)
+
+
+async def _follow_verification(p: Pass, script: str) -> model.ScriptOutput:
+    """The verification's Run Command: begun and its token recorded before waiting, or, after a restart,
+    followed from the recorded token; forgotten once its output is in (the next verification is new)."""
+    step = p.status.step(StepName.DEPROVISION)
+    if not deprovision.records_verification(step):  # a recheck while waiting for a person writes nothing
+        return await p.azure().run_shell_script(p.target, script)
+    token = deprovision.verification_in_flight(step)
+    if token is None:
+        token = await p.azure().begin_shell_script(p.target, script)
+        await p.save(p.status.with_token(StepName.DEPROVISION, token))
+    try:
+        output = await p.azure().wait_shell_script(p.target, token)
+    except errors.VmgenError:  # failed, or cannot be followed: the check only reads, so the next is new
+        await p.save(p.status.with_token(StepName.DEPROVISION, None))
+        raise
+    await p.save(p.status.with_token(StepName.DEPROVISION, None))
+    return output
 
 
 async def _record(p: Pass, verdict: deprovision.Verdict, *, announce: bool = False) -> float:

@@ -173,3 +173,30 @@ async def test_a_token_that_cannot_be_resumed_is_a_lost_operation_to_begin_again
 
     with pytest.raises(errors.AzureOperationLost, match=r"cannot be resumed.*begins deallocate again"):
         await compute.wait_deallocate(vm, model.ContinuationToken("not-a-continuation-token"))
+
+
+async def test_a_new_client_follows_a_run_command_from_its_token_to_the_scripts_output(
+    arm: Any,
+    azure_settings: azure.AzureSettings,
+    service_principal: ports.AzureCredentials,
+    linux_vm: Callable[..., Any],
+) -> None:
+    vm = vm_ref(linux_vm())
+    async with azure.ComputeFactory(azure_settings)(service_principal) as before_restart:
+        token = await before_restart.begin_shell_script(vm, "echo followed")
+
+    async with azure.ComputeFactory(azure_settings)(service_principal) as after_restart:
+        output = await after_restart.wait_shell_script(vm, token)
+
+    assert output.stdout.splitlines() == ["followed"]
+    operations = [r.operation for r in requests_for(arm, vm)]
+    assert operations.count("runCommand") == 1, "followed, not begun again"
+
+
+async def test_a_run_command_token_that_cannot_be_followed_is_a_lost_operation(
+    compute: azure.AzureCompute, seed_vm: Callable[..., model.VmRef]
+) -> None:
+    vm = seed_vm()
+
+    with pytest.raises(errors.AzureOperationLost, match=r"cannot be followed.*read-only check again"):
+        await compute.wait_shell_script(vm, model.ContinuationToken("not-a-continuation-token"))
