@@ -14,6 +14,7 @@ once generalized, `ProvisioningState/updating` while an operation runs, and a VM
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -26,7 +27,16 @@ from vmgen_testbed.arm.faults import FaultQueue, names_vm
 from vmgen_testbed.arm.lro import Operation, iso
 from vmgen_testbed.guest import Guest
 
-__all__ = ["DELETABLE", "LONG_RUNNING", "POWER_OPERATIONS", "POWER_STATES", "RequestRecord", "Vm", "World"]
+__all__ = [
+    "DELETABLE",
+    "LONG_RUNNING",
+    "POWER_OPERATIONS",
+    "POWER_STATES",
+    "RequestRecord",
+    "Vm",
+    "World",
+    "latency_key",
+]
 
 POWER_STATES = ("running", "stopping", "stopped", "deallocating", "deallocated", "starting")
 POWER_OPERATIONS = {
@@ -287,6 +297,11 @@ class Vm:
         }
 
 
+def latency_key(operation: str, vm: str | None) -> str:
+    """`World.latency`'s key: the operation, or `operation@vm` for a latency of one VM only."""
+    return operation if vm is None else f"{operation}@{vm.lower()}"
+
+
 class World:
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -295,6 +310,7 @@ class World:
         self.resources: dict[str, dict[str, Any]] = {}  # lower-cased resource id -> body
         self.operations: dict[str, Operation] = {}
         self.latency: dict[str, float] = {}
+        self.holds: set[tuple[str, str | None]] = set()  # (operation, resource name or None): see pause()
         self.faults = FaultQueue()
         self.log: list[RequestRecord] = []
         # lower-cased snapshot/disk id -> the guest filesystem state it holds (a tar made by the guest)
@@ -341,10 +357,28 @@ class World:
         with self.lock:
             self.vms.pop((vm.subscription_id.lower(), vm.resource_group.lower(), vm.name.lower()), None)
 
-    def seconds(self, operation: str) -> float:
+    def seconds(self, operation: str, vm: str | None = None) -> float:
+        """The latency of `operation`: the one set for this VM, else the one set for all, else the default."""
         with self.lock:
             default = DEFAULT_OPERATION_SECONDS if operation in LONG_RUNNING else 0.0
+            if vm is not None and (key := latency_key(operation, vm)) in self.latency:
+                return self.latency[key]
             return self.latency.get(operation, default)
+
+    def held(self, operation: str, path: str) -> bool:
+        """Whether a hold keeps `operation` on the resource at `path` from going on (a hold names the
+        operation and, optionally, one segment of the path: a VM's, a snapshot's, a gallery's name)."""
+        segments = path.lower().split("/")
+        with self.lock:
+            return any(op == operation and (name is None or name in segments) for op, name in self.holds)
+
+    async def pause(self, operation: str, *, vm: str | None = None, path: str = "") -> None:
+        """Wait out the operation's latency, then for as long as a hold names it: a test holds a request
+        in flight (or an operation InProgress) until the moment it chooses, however loaded the machine."""
+        await asyncio.sleep(self.seconds(operation, vm))
+        # Holds are set and released from other threads (tests), which an asyncio.Event cannot serve.
+        while self.held(operation, path):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
 
     def remaining_quota(self, subscription_id: str, *, write: bool) -> int:
         """ARM's per-subscription hourly budget, as reported in x-ms-ratelimit-remaining-*."""
