@@ -384,16 +384,17 @@ class ArmSimulator:
             self.world.latency.clear()
             self.world.holds.clear()
 
-    def hold(self, operation: str, *, name: str | None = None) -> None:
+    def hold(self, operation: str, *, name: str | None = None, after: int = 0) -> None:
         """Keep `operation` (on resources whose path has the segment `name`, if given) from going on
         after its latency: a request stays in flight, a long-running operation InProgress, until
-        `release`. The kill matrix holds each job at its point this way until one SIGKILL hits them all."""
+        `release`; the first `after` matching requests still go through. The kill matrix holds each job
+        at its point this way until one SIGKILL hits them all."""
         with self.world.lock:
-            self.world.holds.add((operation, None if name is None else name.lower()))
+            self.world.holds[(operation, None if name is None else name.lower())] = after
 
     def release(self, operation: str, *, name: str | None = None) -> None:
         with self.world.lock:
-            self.world.holds.discard((operation, None if name is None else name.lower()))
+            self.world.holds.pop((operation, None if name is None else name.lower()), None)
 
     def inject(self, fault: Fault) -> None:
         with self.world.lock:

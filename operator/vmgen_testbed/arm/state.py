@@ -310,7 +310,8 @@ class World:
         self.resources: dict[str, dict[str, Any]] = {}  # lower-cased resource id -> body
         self.operations: dict[str, Operation] = {}
         self.latency: dict[str, float] = {}
-        self.holds: set[tuple[str, str | None]] = set()  # (operation, resource name or None): see pause()
+        # (operation, resource name or None) -> how many matching requests still go through: see pause()
+        self.holds: dict[tuple[str, str | None], int] = {}
         self.faults = FaultQueue()
         self.log: list[RequestRecord] = []
         # lower-cased snapshot/disk id -> the guest filesystem state it holds (a tar made by the guest)
@@ -365,17 +366,27 @@ class World:
                 return self.latency[key]
             return self.latency.get(operation, default)
 
-    def held(self, operation: str, path: str) -> bool:
+    def held(self, operation: str, path: str, *, arriving: bool = False) -> bool:
         """Whether a hold keeps `operation` on the resource at `path` from going on (a hold names the
-        operation and, optionally, one segment of the path: a VM's, a snapshot's, a gallery's name)."""
+        operation and, optionally, one segment of the path: a VM's, a snapshot's, a gallery's name).
+        `arriving`: a new request, which uses up one of the hold's pass-throughs if it has any left."""
         segments = path.lower().split("/")
         with self.lock:
-            return any(op == operation and (name is None or name in segments) for op, name in self.holds)
+            for key, passes in self.holds.items():
+                operation_held, name = key
+                if operation_held == operation and (name is None or name in segments):
+                    if arriving and passes > 0:
+                        self.holds[key] = passes - 1
+                        return False
+                    return passes == 0
+            return False
 
     async def pause(self, operation: str, *, vm: str | None = None, path: str = "") -> None:
         """Wait out the operation's latency, then for as long as a hold names it: a test holds a request
         in flight (or an operation InProgress) until the moment it chooses, however loaded the machine."""
         await asyncio.sleep(self.seconds(operation, vm))
+        if not self.held(operation, path, arriving=True):
+            return
         # Holds are set and released from other threads (tests), which an asyncio.Event cannot serve.
         while self.held(operation, path):  # noqa: ASYNC110
             await asyncio.sleep(0.05)

@@ -99,3 +99,16 @@ def test_a_sysprep_held_by_a_long_duration_finishes_when_told_to() -> None:
     machine.finish_sysprep()
     assert machine.read_image_state() == "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
     assert powered_off == [True]
+
+
+async def test_a_hold_lets_its_first_requests_through(
+    arm: ArmSimulator, sub: str, compute_client: Any
+) -> None:
+    arm.hold("get", name="vm-1", after=1)
+    client = compute_client(sub)
+    await client.virtual_machines.get("rg", "vm-1")  # the one that goes through
+    second = asyncio.ensure_future(client.virtual_machines.get("rg", "vm-1"))
+    await asyncio.sleep(1.0)
+    assert not second.done(), "the second read is held"
+    arm.release("get", name="vm-1")
+    assert (await second).name == "vm-1"
