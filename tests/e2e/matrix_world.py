@@ -15,10 +15,12 @@ job, so a driver loop sees a transient state while it lasts.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -51,16 +53,44 @@ class Batch:
         self._tmp = tmp
         self._linux: list[Any] = []
         self._windows: list[Any] = []
-        world.azure_secret(
-            "azure-sp",
-            tenant_id=world.arm.tenant_id,
-            client_id=world.arm.client_id,
-            client_secret=world.arm.client_secret,
+        self._spare: list[TestVm] = []  # Linux VMs made ahead, in parallel (`reserve_linux`)
+        self._secrets: list[dict[str, Any]] = []  # applied with the jobs, in one call (`apply`)
+        arm = world.arm
+        credentials = {"AZURE_TENANT_ID": arm.tenant_id, "AZURE_CLIENT_ID": arm.client_id}
+        self._secret("azure-sp", "Opaque", {**credentials, "AZURE_CLIENT_SECRET": arm.client_secret})
+
+    def _secret(self, name: str, kind: str, data: dict[str, str | bytes]) -> None:
+        encoded = {
+            key: base64.b64encode(value if isinstance(value, bytes) else value.encode()).decode()
+            for key, value in data.items()
+        }
+        self._secrets.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": self.world.namespace},
+                "type": kind,
+                "data": encoded,
+            }
         )
+
+    def apply(self, manifests: list[dict[str, Any]]) -> None:
+        """Every Secret made so far and these jobs, in one `kubectl apply` (one call per job would let
+        the first jobs run for a minute before the last ones exist)."""
+        self.world.apply({"apiVersion": "v1", "kind": "List", "items": [*self._secrets, *manifests]})
+        self._secrets.clear()
+
+    def reserve_linux(self, count: int) -> None:
+        """Make `count` Linux VMs at once (a few threads: each boot mostly waits for its sshd)."""
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            self._spare += list(pool.map(lambda _: self._new_linux_vm(), range(count)))
 
     # ---- VMs ------------------------------------------------------------------------------------
 
     def linux_vm(self) -> TestVm:
+        return self._spare.pop() if self._spare else self._new_linux_vm()
+
+    def _new_linux_vm(self) -> TestVm:
         for attempt in range(3):
             name = f"vm-{uuid.uuid4().hex[:8]}"
             try:
@@ -117,7 +147,7 @@ class Batch:
     # ---- manifests (each job with its own Secrets) ------------------------------------------------
 
     def linux_manifest(self, name: str, vm: TestVm, *, capture: bool = False) -> dict[str, Any]:
-        self.world.ssh_secret(f"ssh-{name}", vm.sandbox.private_key)
+        self._secret(f"ssh-{name}", "kubernetes.io/ssh-auth", {"ssh-privatekey": vm.sandbox.private_key})
         manifest = self.world.linux_manifest(
             name, vm, ssh_secret=f"ssh-{name}", host_keys=list(vm.sandbox.host_keys)
         )
@@ -130,20 +160,11 @@ class Batch:
         return manifest
 
     def windows_manifest(self, name: str, vm: TestWindowsVm, *, transport: str) -> dict[str, Any]:
-        self.world.kubectl(
-            "create",
-            "secret",
-            "generic",
-            f"admin-{name}",
-            "--type=kubernetes.io/basic-auth",
-            f"--from-literal=username={vm.username}",
-            f"--from-literal=password={vm.password}",
-        )
+        login: dict[str, str | bytes] = {"username": vm.username, "password": vm.password}
+        self._secret(f"admin-{name}", "kubernetes.io/basic-auth", login)
         manifest = windows_jobs.windows_manifest(self.world, name, vm, transport=transport)
         if transport == "WinRM":
-            self.world.kubectl(
-                "create", "secret", "generic", f"ca-{name}", f"--from-file=ca.crt={vm.ca_path}"
-            )
+            self._secret(f"ca-{name}", "Opaque", {"ca.crt": Path(vm.ca_path).read_bytes()})
             manifest["spec"]["winrm"]["credentialsSecretRef"] = {"name": f"admin-{name}"}
             manifest["spec"]["winrm"]["caSecretRef"] = {"name": f"ca-{name}"}
         return manifest

@@ -80,10 +80,11 @@ def matrix(
 ) -> Iterator[dict[str, kp.Held]]:
     world = mw.module_world(control_plane, arm, operator, "kill-matrix")
     with mw.batch(world, sandboxes, windows_ca, tmp_path_factory) as batch:
-        chosen = mw.selected(request)
-        made = [kp.hold(batch, point) for point in CASES if point.id in chosen]
+        points = [point for point in CASES if point.id in mw.selected(request)]
+        batch.reserve_linux(sum(not point.path.startswith("windows") for point in points))
+        made = [kp.hold(batch, point) for point in points]
         arm.clear_requests()
-        world.apply({"apiVersion": "v1", "kind": "List", "items": [manifest for _, manifest in made]})
+        batch.apply([manifest for _, manifest in made])
         jobs = [job for job, _ in made]
         reached = drive(batch, jobs)
         restarted = time.monotonic()
