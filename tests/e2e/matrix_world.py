@@ -238,10 +238,6 @@ def operation_paths(arm: Any, started: Callable[[Any], bool]) -> set[str]:
     return {f"/{path}" for path in paths}
 
 
-def guest_file_exists(vm: TestVm, relative: str) -> bool:
-    return (Path(vm.sandbox.rootfs) / relative).exists()
-
-
 def selected(request: pytest.FixtureRequest) -> set[str]:
     """The test ids (parametrized) and test names (plain) of this module that the session will run, so
     that `pytest ...::test[case]` or `-k` starts only the jobs those tests look at."""

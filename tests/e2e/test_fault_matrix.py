@@ -254,14 +254,26 @@ def test_a_guest_agent_that_is_not_ready_is_waited_for_and_the_job_ends_ready(
     assert "start" not in mw.operations(arm, case.vm)
 
 
+FIX = "Fix spec.ssh or the network, then recreate this resource."
 UNREACHABLE: dict[str, tuple[str, Callable[[Case], list[str]]]] = {
+    # (the exact reason, what the message must say: what is wrong, what to check, what to do)
     "ssh-host-unresolvable": (
         "GuestHostUnresolvable",
-        lambda case: ["spec.ssh.host 'web-01..internal' does not resolve"],
+        lambda case: [
+            "spec.ssh.host 'web-01..internal' does not resolve",
+            "Check the name for typos (or use the VM's private IP address)",
+            "nothing ran on the VM, which is unchanged",
+            FIX,
+        ],
     ),
     "ssh-port-closed": (
         "GuestUnreachable",
-        lambda case: [f"{case.vm.sandbox.ip}:2", "spec.timeouts.deprovision"],
+        lambda case: [
+            f"Nothing answers SSH on {case.vm.sandbox.ip}:2",
+            "Check spec.ssh.host and spec.ssh.port",
+            "(spec.timeouts.deprovision)",
+            FIX,
+        ],
     ),
 }
 
