@@ -5,9 +5,13 @@ a POST 429 only when the header is there), 5xx, a long-running operation that en
 raises with the poll's 200 status, so callers must classify by `error.code`), and a connection closed
 without an answer (an uncertain outcome).
 
-A fault matches by operation name, HTTP method and VM name (None matches any) and is used up after
-`count` matches. The VM is matched exactly, by path segment (`names_vm`): a substring test on
-`/virtualMachines/vm-1` would also hit `vm-12`, so one test's faults could land on another VM's requests.
+A fault matches by operation name, HTTP method, VM name and resource name (None matches any) and is used
+up after `count` matches. `resource` scopes a fault to a resource that is not a VM (a snapshot, an image,
+a gallery): any segment of the path equal to it, compared as ARM compares names. A poll of a long-running
+operation is matched against the path that started the operation (server.py), so a poll fault scoped to
+`vm=` lands on that VM's polls only. The VM is matched exactly, by path segment (`names_vm`): a substring
+test on `/virtualMachines/vm-1` would also hit `vm-12`, so one test's faults could land on another VM's
+requests.
 `failed-operation` faults match only requests that start a long-running operation, so a GET in between
 does not consume them. The queue itself is not locked: the world model calls it under its lock.
 """
@@ -33,6 +37,7 @@ class Fault:
     retry_after: int = 1
     error_code: str = "InternalExecutionError"
     vm: str | None = None  # a VM name: only requests on that VM (and its sub-resources) match
+    resource: str | None = None  # a resource name: only requests whose path has it as a segment match
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -45,6 +50,7 @@ class Fault:
             self.operation in (None, operation)
             and (self.method is None or self.method.upper() == method.upper())
             and (self.vm is None or names_vm(path, self.vm))
+            and (self.resource is None or self.resource.lower() in path.lower().split("/"))
         )
 
 

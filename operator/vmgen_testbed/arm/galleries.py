@@ -358,7 +358,8 @@ def _check_source(host: Host, definition: dict[str, Any], source_id: str, rg: st
 async def _replicate(
     host: Host, job: Operation, method: str, version: dict[str, Any], replication: _Replication
 ) -> None:
-    await asyncio.sleep(host.world.seconds(job.name) + replication.seconds)
+    await host.world.pause(job.name, path=str(version.get("id", "")))
+    await asyncio.sleep(replication.seconds)
     with host.world.lock:
         fault = host.world.faults.take(job.name, method, str(version.get("id", "")), failed_operation=True)
         if fault is not None:

@@ -146,7 +146,8 @@ async def finish_operation(
     extra_seconds: float = 0.0,
 ) -> None:
     """After the operation's latency, end it Succeeded, or Failed when a failed-operation fault matches."""
-    await asyncio.sleep(host.world.seconds(job.name) + extra_seconds)
+    await host.world.pause(job.name, path=str((body or {}).get("id", "")))
+    await asyncio.sleep(extra_seconds)
     with host.world.lock:
         fault = host.world.faults.take(
             job.name, method, str((body or {}).get("id", "")), failed_operation=True

@@ -93,7 +93,7 @@ class RunCommands:
 
     async def _execute(self, vm: Vm, key: str, script: str, limit: int, asynchronous: bool, job: Any) -> None:
         world = self._sim.world
-        await asyncio.sleep(world.seconds("createRunCommand"))
+        await world.pause("createRunCommand", vm=vm.name, path=key)
         view = self._views[key]
         with world.lock:
             view.update(executionState="Running", startTime=iso(datetime.now(UTC)))

@@ -68,7 +68,15 @@ from vmgen_testbed.arm.faults import Fault
 from vmgen_testbed.arm.lro import Operation
 from vmgen_testbed.arm.lro import retry_after as lro_headers
 from vmgen_testbed.arm.run_commands import RunCommands
-from vmgen_testbed.arm.state import LONG_RUNNING, POWER_OPERATIONS, POWER_STATES, RequestRecord, Vm, World
+from vmgen_testbed.arm.state import (
+    LONG_RUNNING,
+    POWER_OPERATIONS,
+    POWER_STATES,
+    RequestRecord,
+    Vm,
+    World,
+    latency_key,
+)
 from vmgen_testbed.arm.throttling import Throttle
 from vmgen_testbed.guest import Guest, GuestFactory, ShellNotSupported
 
@@ -118,6 +126,8 @@ class ArmSimulator:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # operation path (lower) -> the request path that started it: poll faults match the starter
+        self._started_by: dict[str, str] = {}
         self.guest_factory: GuestFactory | None = None  # boots guests of VMs created by PUT
 
     # ---- addresses ------------------------------------------------------------------------------
@@ -374,20 +384,36 @@ class ArmSimulator:
         with self.world.lock:
             return self.world.disk_contents.get(resource_id.lower())
 
-    def set_latency(self, operation: str, seconds: float) -> None:
-        """Long-running operations stay InProgress this long; other operations answer this much later."""
+    def set_latency(self, operation: str, seconds: float, *, vm: str | None = None) -> None:
+        """Long-running operations stay InProgress this long; other operations answer this much later.
+        With `vm`, only that VM's requests (and its power operations and Run Commands) are slowed, so
+        concurrent jobs can each be held in their own step."""
         with self.world.lock:
-            self.world.latency[operation] = seconds
+            self.world.latency[latency_key(operation, vm)] = seconds
 
-    def latency(self, operation: str) -> float:
+    def latency(self, operation: str, *, vm: str | None = None) -> float:
         """The latency an operation has now: the one set, or the simulator's default."""
-        return self.world.seconds(operation)
+        return self.world.seconds(operation, vm)
 
     def reset_latencies(self) -> None:
         """Back to the simulator's defaults (LROs take a moment; other answers come at once), which is
-        not the same as setting 0.0: an instant deallocate would hide the polling a test relies on."""
+        not the same as setting 0.0: an instant deallocate would hide the polling a test relies on.
+        Every hold is released too."""
         with self.world.lock:
             self.world.latency.clear()
+            self.world.holds.clear()
+
+    def hold(self, operation: str, *, name: str | None = None, after: int = 0) -> None:
+        """Keep `operation` (on resources whose path has the segment `name`, if given) from going on
+        after its latency: a request stays in flight, a long-running operation InProgress, until
+        `release`; the first `after` matching requests still go through. The kill matrix holds each job
+        at its point this way until one SIGKILL hits them all."""
+        with self.world.lock:
+            self.world.holds[(operation, None if name is None else name.lower())] = after
+
+    def release(self, operation: str, *, name: str | None = None) -> None:
+        with self.world.lock:
+            self.world.holds.pop((operation, None if name is None else name.lower()), None)
 
     def inject(self, fault: Fault) -> None:
         with self.world.lock:
@@ -538,8 +564,11 @@ class ArmSimulator:
         remaining = self.throttle.admit(operation, where)  # raises Compute's 429 when a bucket is empty
         if remaining is not None:
             request[_RATELIMIT] = remaining
+        subject = request.path
+        if operation in ("operationStatus", "operationResult"):
+            subject = self._started_by.get(request.path.lower(), request.path)
         with self.world.lock:
-            fault = self.world.faults.take(operation, request.method, request.path, failed_operation=False)
+            fault = self.world.faults.take(operation, request.method, subject, failed_operation=False)
         if fault is not None:
             if fault.kind == "drop":
                 raise _Dropped()
@@ -548,10 +577,12 @@ class ArmSimulator:
                 refusal.headers["Retry-After"] = str(fault.retry_after)
             raise refusal
         if operation not in LONG_RUNNING:
-            await asyncio.sleep(self.world.seconds(operation))
+            await self.world.pause(operation, vm=request.match_info.get("vm"), path=request.path)
         response = await handler(request)
         if "Azure-AsyncOperation" in response.headers:
-            self.throttle.note_operation(URL(response.headers["Azure-AsyncOperation"]).path, where.resource)
+            operation_path = URL(response.headers["Azure-AsyncOperation"]).path
+            self.throttle.note_operation(operation_path, where.resource)
+            self._started_by[operation_path.lower()] = request.path
         return response
 
     def _arm_headers(self, request: web.Request, response: web.StreamResponse) -> None:
@@ -636,7 +667,7 @@ class ArmSimulator:
         return self._accepted(job, request)
 
     async def _finish_power(self, vm: Vm, job: Operation, before: str, after: str, method: str) -> None:
-        await asyncio.sleep(self.world.seconds(job.name))
+        await self.world.pause(job.name, vm=vm.name, path=vm.id)
         with self.world.lock:
             fault = self.world.faults.take(job.name, method, vm.id, failed_operation=True)
         failure: tuple[str, str] | None = None
@@ -709,7 +740,7 @@ class ArmSimulator:
         self, vm: Vm, guest: Guest, job: Operation, script: str, shell: str, handler: str, method: str
     ) -> None:
         try:
-            await asyncio.sleep(self.world.seconds(job.name))
+            await self.world.pause(job.name, vm=vm.name, path=vm.id)
             with self.world.lock:
                 fault = self.world.faults.take(job.name, method, vm.id, failed_operation=True)
             if fault is not None:
@@ -836,7 +867,10 @@ class ArmSimulator:
 
     async def _control_latency(self, request: web.Request) -> web.Response:
         arguments = await request.json()
-        self.set_latency(str(arguments["operation"]), float(arguments["seconds"]))
+        vm = arguments.get("vm")
+        self.set_latency(
+            str(arguments["operation"]), float(arguments["seconds"]), vm=None if vm is None else str(vm)
+        )
         return web.Response(status=204)
 
     async def _control_reset_latencies(self, request: web.Request) -> web.Response:

@@ -16,7 +16,6 @@ A disk attached to a VM cannot be deleted (Azure refuses; the operator must dele
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from functools import partial
@@ -160,7 +159,7 @@ async def _finish(
     shared: Path | None,
     capture_failure: str | None,
 ) -> None:
-    await asyncio.sleep(host.world.seconds(job.name))
+    await host.world.pause(job.name, path=str(body.get("id", "")))
     with host.world.lock:
         fault = host.world.faults.take(job.name, method, str(body.get("id", "")), failed_operation=True)
     failure: tuple[str, str] | None = None

@@ -14,6 +14,7 @@ once generalized, `ProvisioningState/updating` while an operation runs, and a VM
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -26,7 +27,16 @@ from vmgen_testbed.arm.faults import FaultQueue, names_vm
 from vmgen_testbed.arm.lro import Operation, iso
 from vmgen_testbed.guest import Guest
 
-__all__ = ["DELETABLE", "LONG_RUNNING", "POWER_OPERATIONS", "POWER_STATES", "RequestRecord", "Vm", "World"]
+__all__ = [
+    "DELETABLE",
+    "LONG_RUNNING",
+    "POWER_OPERATIONS",
+    "POWER_STATES",
+    "RequestRecord",
+    "Vm",
+    "World",
+    "latency_key",
+]
 
 POWER_STATES = ("running", "stopping", "stopped", "deallocating", "deallocated", "starting")
 POWER_OPERATIONS = {
@@ -293,6 +303,11 @@ class Vm:
         }
 
 
+def latency_key(operation: str, vm: str | None) -> str:
+    """`World.latency`'s key: the operation, or `operation@vm` for a latency of one VM only."""
+    return operation if vm is None else f"{operation}@{vm.lower()}"
+
+
 class World:
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -301,6 +316,8 @@ class World:
         self.resources: dict[str, dict[str, Any]] = {}  # lower-cased resource id -> body
         self.operations: dict[str, Operation] = {}
         self.latency: dict[str, float] = {}
+        # (operation, resource name or None) -> how many matching requests still go through: see pause()
+        self.holds: dict[tuple[str, str | None], int] = {}
         self.faults = FaultQueue()
         self.log: list[RequestRecord] = []
         # lower-cased snapshot/disk id -> the guest filesystem state it holds (a tar made by the guest)
@@ -347,10 +364,38 @@ class World:
         with self.lock:
             self.vms.pop((vm.subscription_id.lower(), vm.resource_group.lower(), vm.name.lower()), None)
 
-    def seconds(self, operation: str) -> float:
+    def seconds(self, operation: str, vm: str | None = None) -> float:
+        """The latency of `operation`: the one set for this VM, else the one set for all, else the default."""
         with self.lock:
             default = DEFAULT_OPERATION_SECONDS if operation in LONG_RUNNING else 0.0
+            if vm is not None and (key := latency_key(operation, vm)) in self.latency:
+                return self.latency[key]
             return self.latency.get(operation, default)
+
+    def held(self, operation: str, path: str, *, arriving: bool = False) -> bool:
+        """Whether a hold keeps `operation` on the resource at `path` from going on (a hold names the
+        operation and, optionally, one segment of the path: a VM's, a snapshot's, a gallery's name).
+        `arriving`: a new request, which uses up one of the hold's pass-throughs if it has any left."""
+        segments = path.lower().split("/")
+        with self.lock:
+            for key, passes in self.holds.items():
+                operation_held, name = key
+                if operation_held == operation and (name is None or name in segments):
+                    if arriving and passes > 0:
+                        self.holds[key] = passes - 1
+                        return False
+                    return passes == 0
+            return False
+
+    async def pause(self, operation: str, *, vm: str | None = None, path: str = "") -> None:
+        """Wait out the operation's latency, then for as long as a hold names it: a test holds a request
+        in flight (or an operation InProgress) until the moment it chooses, however loaded the machine."""
+        await asyncio.sleep(self.seconds(operation, vm))
+        if not self.held(operation, path, arriving=True):
+            return
+        # Holds are set and released from other threads (tests), which an asyncio.Event cannot serve.
+        while self.held(operation, path):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
 
     def remaining_quota(self, subscription_id: str, *, write: bool) -> int:
         """ARM's per-subscription hourly budget, as reported in x-ms-ratelimit-remaining-*."""

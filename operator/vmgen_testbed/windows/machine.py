@@ -184,6 +184,13 @@ class WindowsMachine:
         if self._sysprep_shutdown:
             self.powered = False
 
+    def finish_sysprep(self) -> None:
+        """End a running sysprep now: a test holds sysprep with a long `sysprep_seconds` until the moment
+        it chooses (tests/e2e/test_kill_matrix.py), then lets it finish (and power off, for /shutdown)."""
+        with self.lock:
+            self.sysprep_seconds = 0.0
+        self._shutdown_when_done()
+
     def _shutdown_when_done(self) -> None:
         with self.lock:
             self._advance()
