@@ -126,9 +126,7 @@ def main() -> None:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
             public_key = " ".join(key.with_suffix(".pub").read_text().split()[:2])
             cp.kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
-            cp.kubectl(
-                "wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s"
-            )
+            cp.wait_established("vmgeneralizations.vmgen.io")
             for ns in (NAMESPACE, "vmgen-system"):
                 cp.kubectl("create", "namespace", ns)
             cp.kubectl(

@@ -53,7 +53,6 @@ from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.compute import models as azmodels
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.compute.aio.operations import VirtualMachinesOperations
-from azure.mgmt.network.aio import NetworkManagementClient
 
 from vmgen import config
 from vmgen.domain import errors, model, ports
@@ -119,10 +118,10 @@ class AzureSession:
         self.secret = credentials.client_secret if credentials else None
         self._credential = _credential(settings, credentials)
         self._compute: dict[str, ComputeManagementClient] = {}
-        self._network: dict[str, NetworkManagementClient] = {}
+        self._network: dict[str, Any] = {}  # NetworkManagementClient, imported on first use
 
     async def aclose(self) -> None:
-        clients: list[ComputeManagementClient | NetworkManagementClient] = [
+        clients: list[ComputeManagementClient | Any] = [
             *self._compute.values(),
             *self._network.values(),
         ]
@@ -151,9 +150,12 @@ class AzureSession:
             self._compute[subscription_id] = client
         return client
 
-    def network(self, subscription_id: str) -> NetworkManagementClient:
+    def network(self, subscription_id: str) -> Any:
+        """The NetworkManagementClient (copies only; imported by the first copy: ~40 MiB of RSS)."""
         client = self._network.get(subscription_id)
         if client is None:
+            from azure.mgmt.network.aio import NetworkManagementClient
+
             client = NetworkManagementClient(self._credential, subscription_id, **self._options())
             self._network[subscription_id] = client
         return client
