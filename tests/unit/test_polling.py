@@ -13,9 +13,7 @@ class TestTheNextPoll:
         [
             pytest.param(0.0, 15.0, 2.0, 2.0, id="retry_after_from_azure_wins_over_what_was_learnt"),
             pytest.param(0.0, None, None, 5.0, id="an_operation_of_a_kind_never_seen_waits_the_interval"),
-            pytest.param(
-                0.0, 15.0, None, 5.0, id="long_before_the_typical_end_it_waits_the_interval"
-            ),
+            pytest.param(0.0, 15.0, None, 5.0, id="long_before_the_typical_end_it_waits_the_interval"),
             pytest.param(10.0, 15.0, None, 3.5, id="it_wakes_shortly_before_the_typical_end"),
             pytest.param(7.0, 7.5, None, 0.25, id="once_the_typical_end_is_near_it_polls_at_the_floor"),
             pytest.param(14.0, 15.0, None, 0.45, id="past_the_early_mark_it_polls_every_few_percent"),
