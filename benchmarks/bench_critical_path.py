@@ -130,11 +130,11 @@ def main() -> None:
                 "fleet  apply-to-Ready(all/median)  critical path(median)  ratio(median/max)"
                 "  reads/job  writes/job  429s  peak RSS  per job   CPU/job"
             )
-            for count in fleets:
+            for index, count in enumerate(fleets):
                 before = proc_kib(operator.pid, "VmRSS")
                 cpu_before = cpu_seconds(operator.pid)
                 sim.clear_requests()
-                result = run_fleet(cp, sim, host, operator, prefix=f"c{count}", count=count)
+                result = run_fleet(cp, sim, host, operator, prefix=f"c{count}-{index}", count=count)
                 cpu = (cpu_seconds(operator.pid) - cpu_before) / count
                 arm = [r for r in sim.requests() if r.api == "arm"]
                 mine = [r for r in arm if any(f"/virtualMachines/{n}" in r.path for n in result["names"])]
