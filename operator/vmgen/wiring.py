@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmgen import config, workflow
 from vmgen.adapters import (
@@ -24,10 +24,12 @@ from vmgen.adapters import (
     probes,
     shared_azure,
     ssh,
-    winrm,
 )
 from vmgen.domain import model, windows_spec
 from vmgen.domain import ports as domain_ports
+
+if TYPE_CHECKING:
+    from vmgen.adapters import winrm
 
 __all__ = [
     "KubeConnection",
@@ -48,13 +50,20 @@ class SystemClock:
 
 
 class WindowsGuests:
-    """`ports.WindowsGuests`: the WinRM adapter and the managed Run Command adapter, side by side."""
+    """`ports.WindowsGuests`: the WinRM adapter and the managed Run Command adapter, side by side.
+
+    The WinRM adapter (pypsrp, requests: about 30 MiB of RSS) is imported by the first WinRM job, not
+    at start: a fleet of Linux VMs never loads it."""
 
     def __init__(self, *, poll_interval: float) -> None:
-        self._winrm = winrm.WinRmGuests()
+        self._winrm: winrm.WinRmGuests | None = None
         self._poll_interval = poll_interval
 
     def winrm(self, connection: windows_spec.WinRmConnection) -> domain_ports.WindowsGuest:
+        if self._winrm is None:
+            from vmgen.adapters import winrm  # lazily, see the docstring
+
+            self._winrm = winrm.WinRmGuests()
         return self._winrm.winrm(connection)
 
     def run_command(

@@ -3,6 +3,7 @@
 ```
   run_pass(resource)
      | parse spec ----------------------------- InvalidSpec -> Failed
+     | no status yet? write Pending (Accepted) before anything that can wait
      | namespace policy (domain/policy.py) ----- refused -> Failed, no claim, no Azure call
      | claim the VM's Lease ------------------- held by another -> planner says Wait
      | the guest unreachable last time? reach it first -- still not: retry, no Azure request
@@ -37,7 +38,12 @@ from vmgen.domain.status import Stamp, Status, StepName, VmInfo
 from vmgen.steps import prepare_linux, record
 from vmgen.steps.base import Pass, Ports, Record, Resource
 
-__all__ = ["Ports", "Resource", "Workflow"]
+__all__ = ["ACCEPTED", "Ports", "Resource", "Workflow"]
+
+ACCEPTED = (
+    "Accepted: checking the spec, claiming the VM and reading it from Azure next"
+    " (with many jobs in flight this waits for a free ARM request slot)."
+)
 
 
 @dataclass
@@ -87,6 +93,8 @@ class Workflow:
         self._record.plan(spec.steps)
         p = Pass(resource=resource, spec=spec, ports=self._ports, events=self._events, record=self._record)
         try:
+            if self._record.unwritten:  # say so before anything that can wait (issue 10: within 1 s)
+                await p.save(self.status.accepted(ACCEPTED, at=p.at))
             return await self._attempt(p)
         except errors.PermanentError as exc:
             if isinstance(exc, errors.KubernetesForbidden) and not retry.forbidden_is_final(_retries(p)):

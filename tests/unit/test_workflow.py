@@ -203,6 +203,33 @@ class TestTheHappyPath:
         assert len(world.writer.patches) == written
 
 
+class TestTheFirstStatus:
+    async def test_a_new_resource_says_pending_before_it_claims_the_vm_or_calls_azure(self) -> None:
+        world = World()
+        world.locks.faults.add("acquire", errors.KubernetesUnavailable("API server busy"))
+
+        await world.step()
+
+        first = world.writer.patches[0]
+        assert first["phase"] == "Pending"
+        assert [(c["type"], c["status"], c["reason"]) for c in first["conditions"]] == [
+            ("Ready", "False", Reason.PENDING)
+        ]
+        assert first["conditions"][0]["message"] == workflow.ACCEPTED
+        assert world.azure.calls == [], "written before the claim, which failed: Azure was never asked"
+
+    async def test_a_restarted_operator_does_not_write_pending_over_the_stored_status(self) -> None:
+        world = World()
+        await world.step()
+        world.restart()
+        written = len(world.writer.patches)
+
+        await world.step()
+
+        assert all(p.get("phase") != "Pending" for p in world.writer.patches[written:])
+        assert world.status["phase"] != "Pending"
+
+
 class TestPersistence:
     async def test_a_restart_mid_deprovision_verifies_instead_of_running_it_again(self) -> None:
         world = World()

@@ -1,30 +1,30 @@
 """Azure Compute through the real async SDK, spoken in vmgen's vocabulary and error tree.
 
-`ComputeFactory(settings)(credentials)` gives an `AzureCompute` (an async context manager) that
-implements `ports.Compute`: it owns one `AzureSession` (one credential and, lazily, one Compute and one
-Network client per subscription) and turns SDK objects into `model` values and SDK exceptions into
-`errors` classes (`translate`, the one place that does it). The capture and copy adapters
-(`azure_images.AzureImages`, `azure_copy.AzureCopies`) share that session: `AzureImages(compute.session)`.
-Nothing from azure-* leaves the adapters.
+`ComputeFactory(settings)(credentials)` gives an `AzureCompute` (an async context manager) that implements
+`ports.Compute`: it owns one `AzureSession` (one credential and, lazily, one Compute and one Network client
+per subscription) and turns SDK objects into `model` values and SDK exceptions into `errors` classes
+(`translate`, the one place that does it). The capture and copy adapters (`azure_images.AzureImages`,
+`azure_copy.AzureCopies`) share that session: `AzureImages(compute.session)`. Nothing from azure-* leaves the
+adapters.
 
 Traps it avoids:
 - Long-running operations: azure-core waits 30 s between polls by default; `poll_interval` is set on
   the client and passed to every `begin_*`. `begin_deallocate` returns the continuation token right
   after ARM's 202, so the workflow can record it before waiting; `wait_deallocate` resumes from it
   in any process.
-- TLS is always verified: `connection_verify` is the CA bundle or True, for ARM and for Entra alike.
-  A custom `arm_endpoint` still needs its own scope and authority (sovereign clouds); instance
-  discovery is disabled for authorities that are not a public Azure cloud.
+- TLS is always verified: `connection_verify` is the CA bundle or True, for ARM and for Entra alike. A
+  custom `arm_endpoint` still needs its own scope and authority (sovereign clouds); instance discovery is
+  disabled for authorities that are not a public Azure cloud.
 - A failed asynchronous operation raises `HttpResponseError` with the poll's status 200: errors are
   classified by ARM's `error.code` first (`errors.AZURE_CODES`), by HTTP status second.
   ARM's 401 arrives as `ClientAuthenticationError`, exactly like Entra refusing the secret.
-- Retries: azure-core retries 408/429/500/502/503/504 (a POST only 500/503/504, or anything with
-  Retry-After) up to 10 times with backoff up to 120 s, honouring Retry-After. That would hide
-  throttling inside one handler call for minutes with nothing in status. We keep the SDK policy, so
-  a single blip costs nothing, but lower `retry_total` to 2 (`AzureSettings.retry_total`): anything
-  that lasts surfaces quickly as AzureThrottled/AzureUnavailable (with `retry_after` from the
-  header) and the workflow's own backoff shows in status and events. The credential gets the same
-  limit, since every ARM attempt may also ask Entra for a token.
+- Retries: azure-core retries 408/429/500/502/503/504 (a POST only 500/503/504, or anything with Retry-
+  After) up to 10 times with backoff up to 120 s, honouring Retry-After. That would hide throttling inside
+  one handler call for minutes with nothing in status. We keep the SDK policy, so a single blip costs
+  nothing, but lower `retry_total` to 2 (`AzureSettings.retry_total`): anything that lasts surfaces quickly
+  as AzureThrottled/AzureUnavailable (with `retry_after` from the header) and the workflow's own backoff
+  shows in status and events. The credential gets the same limit, since every ARM attempt may also ask Entra
+  for a token.
 - Messages stay quiet and safe: ARM's code and message only, request/correlation/trace ids and
   timestamps stripped, the client secret masked should a server ever echo it.
 """
@@ -32,11 +32,10 @@ Traps it avoids:
 from __future__ import annotations
 
 import contextlib
-import email.utils
+import functools
 import re
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlparse
@@ -48,16 +47,17 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceNotFoundError,
 )
+from azure.core.pipeline import PipelineResponse
+from azure.core.pipeline.policies._utils import get_retry_after
 from azure.identity import AzureAuthorityHosts
 from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.compute import models as azmodels
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.compute.aio.operations import VirtualMachinesOperations
-from azure.mgmt.network.aio import NetworkManagementClient
 
 from vmgen import config
-from vmgen.adapters import azure_answers
-from vmgen.domain import errors, model, ports
+from vmgen.adapters import azure_answers, lro_polling
+from vmgen.domain import errors, model, polling, ports
 
 __all__ = ["AzureCompute", "AzureSession", "AzureSettings", "ComputeFactory", "translate"]
 
@@ -93,7 +93,8 @@ class AzureSettings:
     ca_bundle: str | None = None
     """PEM file trusted for ARM and Entra; None: the system's trust store. Never unverified."""
     poll_interval: float = config.DEFAULT_POLL_INTERVAL
-    """Seconds between long-running-operation polls (the SDK's default is 30)."""
+    """Seconds between long-running-operation polls at most (the SDK's default is 30)."""
+    latencies: polling.Latencies = field(default_factory=polling.Latencies, compare=False)  # lro_polling.py
     retry_total: int = 2
     """azure-core's own retries per request before an error reaches the workflow."""
     request_policies: tuple[Any, ...] = ()
@@ -102,14 +103,14 @@ class AzureSettings:
     """Makers of azure-core per-retry policies, one new policy per client (the shared ARM budget)."""
 
 
+@dataclass(frozen=True)
 class ComputeFactory:
     """`ports.ComputeFactory`: one `AzureCompute` per credential; use it with `async with`."""
 
-    def __init__(self, settings: AzureSettings) -> None:
-        self._settings = settings
+    settings: AzureSettings
 
     def __call__(self, credentials: ports.AzureCredentials | None) -> AzureCompute:
-        return AzureCompute(self._settings, credentials)
+        return AzureCompute(self.settings, credentials)
 
 
 class AzureSession:
@@ -120,10 +121,10 @@ class AzureSession:
         self.secret = credentials.client_secret if credentials else None
         self._credential = _credential(settings, credentials)
         self._compute: dict[str, ComputeManagementClient] = {}
-        self._network: dict[str, NetworkManagementClient] = {}
+        self._network: dict[str, Any] = {}  # NetworkManagementClient, imported on first use
 
     async def aclose(self) -> None:
-        clients: list[ComputeManagementClient | NetworkManagementClient] = [
+        clients: list[ComputeManagementClient | Any] = [
             *self._compute.values(),
             *self._network.values(),
         ]
@@ -152,9 +153,12 @@ class AzureSession:
             self._compute[subscription_id] = client
         return client
 
-    def network(self, subscription_id: str) -> NetworkManagementClient:
+    def network(self, subscription_id: str) -> Any:
+        """The NetworkManagementClient (copies only; imported by the first copy: ~40 MiB of RSS)."""
         client = self._network.get(subscription_id)
         if client is None:
+            from azure.mgmt.network.aio import NetworkManagementClient
+
             client = NetworkManagementClient(self._credential, subscription_id, **self._options())
             self._network[subscription_id] = client
         return client
@@ -175,6 +179,7 @@ class AzureCompute:
         self._settings = settings
         self.session = AzureSession(settings, credentials)
         self._secret = self.session.secret
+        self._polling = functools.partial(lro_polling.learned, settings)
 
     async def __aenter__(self) -> Self:
         return self
@@ -200,7 +205,7 @@ class AzureCompute:
     async def begin_deallocate(self, vm: model.VmRef) -> model.ContinuationToken:
         with self._translated():
             poller = await self._vms(vm).begin_deallocate(
-                vm.resource_group, vm.name, polling_interval=self._settings.poll_interval
+                vm.resource_group, vm.name, polling=self._polling("deallocate")
             )
             return model.ContinuationToken(poller.continuation_token())
 
@@ -211,7 +216,7 @@ class AzureCompute:
                     vm.resource_group,
                     vm.name,
                     continuation_token=token,
-                    polling_interval=self._settings.poll_interval,
+                    polling=self._polling("deallocate"),
                 )
             except ValueError as exc:
                 raise errors.AzureOperationLost(
@@ -233,7 +238,7 @@ class AzureCompute:
     async def start(self, vm: model.VmRef) -> None:
         with self._translated():
             poller = await self._vms(vm).begin_start(
-                vm.resource_group, vm.name, polling_interval=self._settings.poll_interval
+                vm.resource_group, vm.name, polling=self._polling("start")
             )
             await poller.result()
 
@@ -245,7 +250,7 @@ class AzureCompute:
         command = azmodels.RunCommandInput(command_id="RunShellScript", script=script.splitlines())
         with self._translated():
             poller = await self._vms(vm).begin_run_command(
-                vm.resource_group, vm.name, command, polling_interval=self._settings.poll_interval
+                vm.resource_group, vm.name, command, polling=self._polling("runCommand")
             )
             result = await poller.result()
         return _script_output(result)
@@ -347,18 +352,11 @@ def _clean(message: str, secret: str | None) -> str:
 
 
 def _retry_after(response: object) -> float | None:
-    headers = getattr(response, "headers", None)
-    if not headers:
+    """Retry-After (seconds or an HTTP date) or retry-after-ms of an error answer, read as azure-core does."""
+    if getattr(response, "headers", None) is None:
         return None
-    for name, scale in (("retry-after-ms", 1000.0), ("x-ms-retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if not value:
-            continue
-        try:
-            return max(0.0, float(value) / scale)
-        except ValueError:
-            with contextlib.suppress(TypeError, ValueError):
-                return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    with contextlib.suppress(TypeError, ValueError):
+        return get_retry_after(PipelineResponse(None, response, None))  # type: ignore[arg-type]
     return None
 
 

@@ -12,17 +12,19 @@ Traps it avoids:
   is created; the NIC PUT would say the same (InvalidResourceReference) but only after the disks.
 - Creations return the continuation token at once (record it, then `wait_*`); a repeated VM PUT with
   the same disks and NIC is a no-op in Azure, so resuming never makes a second VM.
+- azure-mgmt-network is imported on the first copy, not at start: it costs about 40 MiB of RSS that an
+  operator without copy jobs never needs (docs/benchmarks.md, memory).
 - Deleting: the VM first (it holds disks and NIC: Azure refuses to delete them while attached), then
   the NIC and disks; each delete is idempotent.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.compute import models as azmodels
-from azure.mgmt.network import models as netmodels
 
 from vmgen.adapters import azure
 from vmgen.adapters.azure_images import lost_or_failed, os_type_of, resume
@@ -132,7 +134,7 @@ class AzureCopies:
     async def begin_network_interface(
         self, ref: images.ResourceRef, *, location: str, subnet_id: str, tags: images.Tags = ()
     ) -> model.ContinuationToken:
-        body = netmodels.NetworkInterface(
+        body = _network_models().NetworkInterface(
             {
                 "location": location,
                 "tags": dict(tags),
@@ -167,7 +169,7 @@ class AzureCopies:
             lambda: nics.begin_create_or_update(
                 ref.resource_group,
                 ref.name,
-                netmodels.NetworkInterface({}),
+                _network_models().NetworkInterface({}),
                 continuation_token=token,
                 polling_interval=self._copy_poll(),
             ),
@@ -300,3 +302,8 @@ def _nic(found: Any) -> images.NetworkInterface:
         vm_id=str(vm.id) if vm is not None and vm.id else None,
         provisioning_state=_text(found.provisioning_state) or "Unknown",
     )
+
+
+def _network_models() -> Any:
+    """azure.mgmt.network.models, imported on first use (the package pulls in all of its operations)."""
+    return importlib.import_module("azure.mgmt.network.models")

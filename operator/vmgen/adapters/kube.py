@@ -1,7 +1,8 @@
 """The Kubernetes API as the workflow needs it: Secrets, per-VM Leases, the status subresource.
 
 Implements `ports.SecretReader`, `ports.VmLocks` and `ports.StatusWriter` with the official
-(synchronous) `kubernetes` client, each call run in a worker thread so the event loop never blocks.
+(synchronous) `kubernetes` client, each call run in one of its `WORKERS` threads (the event loop never
+blocks).
 Errors leave this module only as `vmgen.domain.errors` classes: 403 -> KubernetesForbidden (an RBAC
 gap a person must fix), 429/5xx/connection errors -> KubernetesUnavailable (retried).
 
@@ -21,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -40,6 +43,10 @@ VERSION = api.VERSION
 PLURAL = api.PLURAL
 REQUEST_TIMEOUT = (5, 30)
 """Seconds to connect and to read for every Kubernetes API call the operator makes itself."""
+WORKERS = 16
+"""Threads (and pooled connections) for the Kubernetes client's blocking calls. asyncio's default pool
+has cpu_count + 4 threads (6 on 2 cores) and urllib3 keeps cpu_count * 5 connections: with hundreds of
+jobs, every pass's Lease, Secret and status calls queued there for seconds (docs/benchmarks.md)."""
 LEASE_PREFIX = api.LEASE_PREFIX
 VM_ID_ANNOTATION = api.VM_ID_ANNOTATION
 _FINISHED = ("Succeeded", "Failed")
@@ -69,6 +76,8 @@ class KubeApi:
     """One API client shared by the adapters; blocking calls go to worker threads."""
 
     def __init__(self, configuration: kubernetes.client.Configuration) -> None:
+        configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, WORKERS)
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="vmgen-kube")
         self.client = kubernetes.client.ApiClient(configuration)
         self.core = kubernetes.client.CoreV1Api(self.client)
         self.coordination = kubernetes.client.CoordinationV1Api(self.client)
@@ -79,7 +88,9 @@ class KubeApi:
         (404, 409) are re-raised as ApiException for the caller to interpret."""
         kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)  # a hung call must not stall the pass
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, functools.partial(fn, *args, **kwargs)
+            )
         except ApiException as exc:
             if exc.status in (401, 403):
                 raise errors.KubernetesForbidden(
@@ -98,6 +109,7 @@ class KubeApi:
 
     def close(self) -> None:
         self.client.close()
+        self._pool.shutdown(wait=False)
 
 
 class SecretReader:

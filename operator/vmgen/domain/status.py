@@ -179,6 +179,11 @@ class Status:
 
     # -- transitions --------------------------------------------------------------------------------
 
+    def accepted(self, message: str, *, at: Stamp) -> Status:
+        """The first word on a new resource, written before anything that can wait (the VM's claim, a
+        concurrency slot, the subscription's request budget): still Pending, Ready=False."""
+        return self._ready(ConditionStatus.FALSE, Reason.PENDING.value, message, at)
+
     def begin(self, name: StepName, *, message: str, at: Stamp) -> Status:
         """Intent, written before the step acts: Running, one more attempt, no token yet."""
         step = self.step(name)

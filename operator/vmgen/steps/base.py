@@ -64,6 +64,11 @@ class Record:
         self._stored = copy.deepcopy(dict(stored or {}))
         self._writer = writer
 
+    @property
+    def unwritten(self) -> bool:
+        """The API server holds no status of ours yet (a resource just applied)."""
+        return not self._stored.get("phase")
+
     def plan(self, order: tuple[StepName, ...]) -> None:
         """This pass's spec decides the job's steps (it is not stored: the spec is)."""
         self.status = self.status.planned(order)
