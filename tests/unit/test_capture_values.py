@@ -201,3 +201,53 @@ class TestCaptureSpec:
             capture_spec.preserve_source(body)
             capture_spec.capture(body)
         assert field in raised.value.message
+
+
+REGIONS = [{"name": "westeurope"}]
+GALLERY = {
+    "resourceGroup": "rg",
+    "gallery": "g",
+    "imageDefinition": "d",
+    "version": "1.0.0",
+    "targetRegions": REGIONS,
+}
+
+
+class TestEachUnusableCaptureFieldIsNamedExactly:
+    @pytest.mark.parametrize(
+        ("capture", "message"),
+        [
+            pytest.param("yes", "spec.capture must be an object", id="the block"),
+            pytest.param({"managedImage": "img"}, "spec.capture.managedImage must be an object", id="image"),
+            pytest.param(
+                {"managedImage": {"name": 5}}, "spec.capture.managedImage.name is required", id="name"
+            ),
+            pytest.param(
+                {"galleryImageVersion": ["1.0.0"]},
+                "spec.capture.galleryImageVersion must be an object",
+                id="the version block",
+            ),
+            *(
+                pytest.param(
+                    {"galleryImageVersion": {k: v for k, v in GALLERY.items() if k != key}},
+                    f"spec.capture.galleryImageVersion.{key} is required",
+                    id=key,
+                )
+                for key in ("version", "gallery", "imageDefinition")
+            ),
+            pytest.param(
+                {"galleryImageVersion": {**GALLERY, "targetRegions": [{"replicaCount": 2}]}},
+                "spec.capture.galleryImageVersion.targetRegions.name is required",
+                id="a region without a name",
+            ),
+        ],
+    )
+    def test_the_message(self, capture: Any, message: str) -> None:
+        with pytest.raises(errors.InvalidSpec) as raised:
+            capture_spec.capture({"capture": capture})
+        assert raised.value.message == message
+
+    @pytest.mark.parametrize("value", ["", 5, None])
+    def test_an_optional_text_that_is_empty_or_not_text_means_the_default(self, value: Any) -> None:
+        image = capture_spec.capture({"capture": {"managedImage": {"name": "i", "resourceGroup": value}}})
+        assert image.managed_image == capture_spec.ManagedImageSpec("i", None, None, False)

@@ -4,6 +4,7 @@ right. The testbed's model only matches marker lines, so without this check a br
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 import tree_sitter
@@ -166,3 +167,119 @@ class TestSysprepProgress:
             report(started=False, alreadyStarted=True, imageState="IMAGE_STATE_UNDEPLOYABLE")
         )
         assert start.already_started and not start.started
+
+
+class TestParameterLines:
+    def test_a_parameter_value_is_single_quoted_with_its_quotes_doubled(self) -> None:
+        lines = windows._header("probe", 3, Path="C:\\it's (here)")
+        assert lines == ["# vmgen:probe v3", "$VmgenPath = 'C:\\it''s (here)'"]
+        assert syntax_errors("\n".join(lines)) == []
+
+
+class TestReportsAreReadWhole:
+    def test_a_preflight_report_is_read_field_by_field(self) -> None:
+        parsed = windows.parse_preflight(report(**{**CLEAN, "pendingReboot": "X", "cleanupState": 5}))
+        assert parsed == windows.PreflightReport(
+            image_state="IMAGE_STATE_COMPLETE",
+            services=tuple((name, "Running") for name in windows.AGENT_SERVICES),
+            volumes=(("C:", "FullyDecrypted"),),
+            pending_reboot=("X",),
+            generalization_state=7,
+            cleanup_state=5,
+            roles=("Web-Server",),
+        )
+
+    def test_the_last_report_line_counts(self) -> None:
+        output = (
+            report(started=True, alreadyStarted=False, imageState="A")
+            + "vmgen-win "
+            + json.dumps({"started": False, "alreadyStarted": True, "imageState": "IMAGE_STATE_UNDEPLOYABLE"})
+        )
+        assert windows.parse_sysprep_start(output) == windows.SysprepStart(
+            started=False, already_started=True, image_state="IMAGE_STATE_UNDEPLOYABLE"
+        )
+
+    def test_a_first_start_reports_that_it_started(self) -> None:
+        parsed = windows.parse_sysprep_start(
+            report(started=1, alreadyStarted=0, imageState="IMAGE_STATE_COMPLETE")
+        )
+        assert parsed == windows.SysprepStart(
+            started=True, already_started=False, image_state="IMAGE_STATE_COMPLETE"
+        )
+
+    def test_a_sysprep_state_report_is_read_field_by_field(self) -> None:
+        parsed = windows.parse_sysprep_state(
+            report(imageState="S", sysprepStarted=1, sysprepRunning=0, setupErrTail=None, setupActErrors="e")
+        )
+        assert parsed == windows.SysprepState(
+            image_state="S",
+            sysprep_started=True,
+            sysprep_running=False,
+            setup_err_tail=(),
+            setup_act_errors=("e",),
+        )
+
+
+class TestBrokenReportsSayWhatIsWrong:
+    @pytest.mark.parametrize(
+        ("output", "parse", "says"),
+        [
+            pytest.param(
+                "hello\n", windows.parse_preflight, "the script printed no vmgen-win report", id="none"
+            ),
+            pytest.param(
+                "vmgen-win [1]\n",
+                windows.parse_preflight,
+                "the vmgen-win report is not a JSON object",
+                id="a list",
+            ),
+            pytest.param(
+                "vmgen-win {\n",
+                windows.parse_preflight,
+                "the vmgen-win report is not JSON: Expecting property name enclosed in double quotes: line 1"
+                " column 2 (char 1)",
+                id="not JSON",
+            ),
+            pytest.param(
+                report(**{**CLEAN, "services": "RdAgent"}),
+                windows.parse_preflight,
+                "the preflight report is incomplete: ScriptOutputError(\"expected objects, got 'RdAgent'\")",
+                id="services that are not objects",
+            ),
+            pytest.param(
+                report(started=True, imageState="X"),
+                windows.parse_sysprep_start,
+                "the sysprep start report is incomplete: KeyError('alreadyStarted')",
+                id="a start report without alreadyStarted",
+            ),
+            pytest.param(
+                report(imageState="X", sysprepStarted=True),
+                windows.parse_sysprep_state,
+                "the sysprep state report is incomplete: KeyError('sysprepRunning')",
+                id="a state report without sysprepRunning",
+            ),
+        ],
+    )
+    def test_a_broken_report(self, output: str, parse: Callable[[str], object], says: str) -> None:
+        with pytest.raises(windows.ScriptOutputError) as raised:
+            parse(output)
+        assert str(raised.value) == says
+
+
+class TestLogExcerpt:
+    @pytest.mark.parametrize(
+        ("err", "act", "excerpt"),
+        [
+            pytest.param((), (), "no sysprep log lines", id="no lines"),
+            pytest.param((" a ", "b"), (), "setuperr.log: a | b", id="setuperr.log's tail, stripped"),
+            pytest.param(
+                (), ("c ", " d"), "setupact.log errors: c | d", id="setupact.log's errors, stripped"
+            ),
+            pytest.param(("a",), ("c",), "setuperr.log: a; setupact.log errors: c", id="both"),
+        ],
+    )
+    def test_what_a_person_reads_of_the_logs(
+        self, err: tuple[str, ...], act: tuple[str, ...], excerpt: str
+    ) -> None:
+        found = windows.SysprepState("IMAGE_STATE_COMPLETE", True, False, err, act)
+        assert found.log_excerpt() == excerpt

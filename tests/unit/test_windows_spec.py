@@ -9,7 +9,7 @@ import pytest
 
 from vmgen.domain import errors, secrets
 from vmgen.domain.spec import Spec
-from vmgen.domain.windows_spec import Transport, WinRmConnection
+from vmgen.domain.windows_spec import Transport, WinRmConnection, WinRmSpec
 
 VM = {"subscriptionId": "00000000-0000-0000-0000-000000000001", "resourceGroup": "rg", "name": "win-01"}
 
@@ -89,3 +89,126 @@ class TestSecrets:
             host="h", port=5986, tls=True, auth="ntlm", username="u", password="hunter2", ca_pem="PEMDATA"
         )
         assert "hunter2" not in repr(connection) and "PEMDATA" not in repr(connection)
+
+
+WINRM = {"host": "h", "credentialsSecretRef": {"name": "admin"}}
+
+
+def winrm(**fields: Any) -> WinRmSpec | None:
+    return spec(winrm={**WINRM, **fields}).windows.winrm
+
+
+class TestEveryWinRmField:
+    def test_the_defaults_whole(self) -> None:
+        assert winrm() == WinRmSpec(
+            host="h",
+            port=5986,
+            tls=True,
+            auth="ntlm",
+            credentials_secret="admin",
+            ca_secret=None,
+            insecure_skip_tls_verify=False,
+            allow_unencrypted=False,
+        )
+
+    def test_every_field_set_is_read(self) -> None:
+        fields = {"port": 8080, "tls": False, "auth": "basic", "allowUnencrypted": True}
+        assert winrm(**fields, caSecretRef={"name": "ca"}) == WinRmSpec(
+            host="h",
+            port=8080,
+            tls=False,
+            auth="basic",
+            credentials_secret="admin",
+            ca_secret="ca",
+            insecure_skip_tls_verify=False,
+            allow_unencrypted=True,
+        )
+
+    def test_skipping_tls_verification_over_tls_without_a_ca_is_allowed(self) -> None:
+        parsed = winrm(insecureSkipTLSVerify=True)
+        assert parsed is not None and parsed.insecure_skip_tls_verify
+
+    @pytest.mark.parametrize("port", [1, 5986, 65535])
+    def test_a_port_in_range_is_kept(self, port: int) -> None:
+        parsed = winrm(port=port)
+        assert parsed is not None and parsed.port == port
+
+
+class TestEachUnusableWinRmFieldIsNamedExactly:
+    @pytest.mark.parametrize(
+        ("fields", "message"),
+        [
+            pytest.param({"host": ""}, "spec.winrm.host is required", id="an empty host"),
+            pytest.param({"host": 5}, "spec.winrm.host is required", id="a host that is not text"),
+            pytest.param({"port": 0}, "spec.winrm.port must be between 1 and 65535, not 0", id="port 0"),
+            pytest.param(
+                {"port": 65536}, "spec.winrm.port must be between 1 and 65535, not 65536", id="65536"
+            ),
+            pytest.param(
+                {"port": "5986"},
+                "spec.winrm.port must be between 1 and 65535, not '5986'",
+                id="a port as text",
+            ),
+            pytest.param(
+                {"auth": "digest"},
+                "spec.winrm.auth must be one of ntlm, negotiate, kerberos, basic, not 'digest'",
+                id="an unknown auth",
+            ),
+            pytest.param(
+                {"credentialsSecretRef": None},
+                "spec.winrm.credentialsSecretRef.name is required",
+                id="no Secret",
+            ),
+            pytest.param(
+                {"credentialsSecretRef": "admin"},
+                "spec.winrm.credentialsSecretRef.name is required",
+                id="a Secret reference that is not an object",
+            ),
+            pytest.param(
+                {"credentialsSecretRef": {"name": 5}},
+                "spec.winrm.credentialsSecretRef.name is required",
+                id="a Secret name that is not text",
+            ),
+            pytest.param(
+                {"credentialsSecretRef": {}},
+                "spec.winrm.credentialsSecretRef.name is required",
+                id="a Secret reference without a name",
+            ),
+            pytest.param(
+                {"caSecretRef": {"name": ""}},
+                "spec.winrm.caSecretRef.name is required",
+                id="an empty CA name",
+            ),
+            pytest.param(
+                {"caSecretRef": {"name": "ca"}, "insecureSkipTLSVerify": True},
+                "spec.winrm sets both caSecretRef and insecureSkipTLSVerify: choose one",
+                id="a CA and skipping verification",
+            ),
+            pytest.param(
+                {"tls": False, "insecureSkipTLSVerify": True},
+                "spec.winrm.insecureSkipTLSVerify needs tls: true",
+                id="skipping verification without TLS",
+            ),
+        ],
+    )
+    def test_the_message(self, fields: dict[str, Any], message: str) -> None:
+        with pytest.raises(errors.InvalidSpec) as raised:
+            winrm(**fields)
+        assert raised.value.message == message
+
+    @pytest.mark.parametrize(
+        ("fields", "message"),
+        [
+            pytest.param({"winrm": "h"}, "spec.winrm must be an object", id="winrm"),
+            pytest.param({"windows": ["WinRM"]}, "spec.windows must be an object", id="windows"),
+            pytest.param(
+                {"windows": {"sysprepTimeout": "soon"}},
+                "spec.windows.sysprepTimeout must be a duration such as 90s, 15m or 1h30m, not 'soon'",
+                id="the sysprep timeout",
+            ),
+        ],
+    )
+    def test_the_blocks(self, fields: dict[str, Any], message: str) -> None:
+        with pytest.raises(errors.InvalidSpec) as raised:
+            spec(**fields)
+        assert raised.value.message == message

@@ -232,8 +232,8 @@ def created(outputs_snapshots: tuple[str, ...], image_id: str, version_id_: str)
         return None
 
     version: images.ImageVersionRef | None = None
-    p = parts(version_id_) if version_id_ else []
+    p = parts(version_id_)  # an empty id is [''], matched by nothing
     if len(p) == 12 and p[6] == "galleries" and p[8] == "images" and p[10] == "versions":
         version = images.ImageVersionRef(images.ImageDefinitionRef(p[1], p[3], p[7], p[9]), p[11])
     snapshots = tuple(r for s in outputs_snapshots if (r := ref(s, "snapshots")) is not None)
-    return Created(snapshots, ref(image_id, "images") if image_id else None, version)
+    return Created(snapshots, ref(image_id, "images"), version)
