@@ -328,3 +328,22 @@ def test_the_evidence_is_parsed_only_from_a_complete_report(
     stdout: str, expected: guest.Evidence | None
 ) -> None:
     assert guest.parse_evidence(stdout) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        pytest.param("ssh-rsa AAAA+/9= root@x", "ssh-rsa AAAA+/9=", id="rsa with padding and a comment"),
+        pytest.param("  ssh-ed25519 AAAA==  ", "ssh-ed25519 AAAA==", id="ed25519 with surrounding blanks"),
+        pytest.param("ecdsa-sha2-nistp256 AAAA", "ecdsa-sha2-nistp256 AAAA", id="ecdsa p256"),
+        pytest.param("ecdsa-sha2-nistp384 AAAA", "ecdsa-sha2-nistp384 AAAA", id="ecdsa p384"),
+        pytest.param("ecdsa-sha2-nistp521 AAAA", "ecdsa-sha2-nistp521 AAAA", id="ecdsa p521"),
+        pytest.param("ssh-dss AAAA", None, id="dsa is not trusted"),
+        pytest.param("ssh-ed25519", None, id="a type without a key"),
+        pytest.param("ssh-ed25519 AAAA===", None, id="more padding than base64 has"),
+        pytest.param("# ssh-ed25519 AAAA", None, id="a commented line"),
+        pytest.param("ssh-ed25519 AAAA@x", None, id="a key with a character base64 has not"),
+    ],
+)
+def test_each_host_key_type_is_read_as_type_and_key(line: str, key: str | None) -> None:
+    assert guest.parse_host_keys(line) == ((key,) if key else ())

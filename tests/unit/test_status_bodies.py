@@ -40,14 +40,24 @@ def cond(
     }
 
 
-VALIDATED = (
-    Status()
-    .begin(StepName.VALIDATE, message="v", at=at(0, 1))
-    .finish(StepName.VALIDATE, reason=None, message="ok.", at=at(1, 1))
-)
+# Built inside each test (not at import): mutmut maps a function to the tests that call it while they run.
+def validated() -> Status:
+    return (
+        Status()
+        .begin(StepName.VALIDATE, message="v", at=at(0, 1))
+        .finish(StepName.VALIDATE, reason=None, message="ok.", at=at(1, 1))
+    )
+
+
+def begun() -> Status:
+    return validated().begin(StepName.DEPROVISION, message="Running waagent.", at=at(2))
+
+
+def unknown() -> Status:
+    return begun().unknown(StepName.DEPROVISION, message="lost", at=at(3))
+
+
 VALIDATE_ROW = {"state": "Succeeded", "attempts": 1, "startedAt": t(0), "finishedAt": t(1), "message": "ok."}
-BEGUN = VALIDATED.begin(StepName.DEPROVISION, message="Running waagent.", at=at(2))
-UNKNOWN = BEGUN.unknown(StepName.DEPROVISION, message="lost", at=at(3))
 UNKNOWN_CONDITIONS = [
     cond("Deprovisioned", "Unknown", "DeprovisionOutcomeUnknown", "lost", 3),
     cond("DeprovisionOutcomeUnknown", "True", "DeprovisionOutcomeUnknown", "lost", 3),
@@ -55,7 +65,7 @@ UNKNOWN_CONDITIONS = [
 
 
 def test_a_validation_with_no_reason_sets_only_ready_naming_the_next_phase() -> None:
-    assert VALIDATED.to_body() == {
+    assert validated().to_body() == {
         "phase": "Deprovisioning",
         "steps": {"validate": VALIDATE_ROW},
         "conditions": [cond("Ready", "False", "Deprovisioning", "ok. Next: Deprovisioning.", 0, 1)],
@@ -63,7 +73,7 @@ def test_a_validation_with_no_reason_sets_only_ready_naming_the_next_phase() -> 
 
 
 def test_begin_writes_intent_to_the_row_the_step_condition_and_ready() -> None:
-    assert BEGUN.to_body() == {
+    assert begun().to_body() == {
         "phase": "Deprovisioning",
         "steps": {
             "validate": VALIDATE_ROW,
@@ -99,7 +109,7 @@ def test_begin_again_clears_the_finish_time_and_the_unreachable_row() -> None:
 
 
 def test_unknown_raises_the_outcome_condition_and_the_steps_condition_with_the_same_reason() -> None:
-    body = UNKNOWN.to_body()
+    body = unknown().to_body()
 
     assert body["phase"] == "Deprovisioning"
     assert body["steps"]["deprovision"] == {
@@ -115,15 +125,19 @@ def test_unknown_raises_the_outcome_condition_and_the_steps_condition_with_the_s
 
 
 def test_unknown_resets_the_retry_count() -> None:
-    status = BEGUN.retrying("AzureThrottled", "429", at=at(3)).unknown(
-        StepName.DEPROVISION, message="x", at=at(4)
+    status = (
+        begun()
+        .retrying("AzureThrottled", "429", at=at(3))
+        .unknown(StepName.DEPROVISION, message="x", at=at(4))
     )
 
     assert status.step(StepName.DEPROVISION).retries == 0
 
 
 def test_a_finish_with_a_reason_sets_the_steps_condition_true_and_resolves_the_outcome() -> None:
-    body = UNKNOWN.finish(StepName.DEPROVISION, reason=Reason.DEPROVISION_VERIFIED, message="done.", at=at(4))
+    body = unknown().finish(
+        StepName.DEPROVISION, reason=Reason.DEPROVISION_VERIFIED, message="done.", at=at(4)
+    )
     assert body.to_body() == {
         "phase": "ShuttingDown",
         "steps": {
@@ -145,8 +159,10 @@ def test_a_finish_with_a_reason_sets_the_steps_condition_true_and_resolves_the_o
 
 
 def test_a_finish_of_another_step_leaves_the_outcome_condition_alone() -> None:
-    status = UNKNOWN.with_step(StepName.DEPROVISION, state=StepState.SUCCEEDED).finish(
-        StepName.SHUTDOWN, reason=Reason.VM_DEALLOCATED, message="off.", at=at(5)
+    status = (
+        unknown()
+        .with_step(StepName.DEPROVISION, state=StepState.SUCCEEDED)
+        .finish(StepName.SHUTDOWN, reason=Reason.VM_DEALLOCATED, message="off.", at=at(5))
     )
 
     assert status.to_body()["conditions"][2] == UNKNOWN_CONDITIONS[1]
@@ -175,7 +191,7 @@ def test_a_finish_without_a_start_records_now_as_both_times_and_of_the_last_step
 
 
 def test_in_progress_marks_running_and_resolves_the_outcome_with_its_reason() -> None:
-    status = UNKNOWN.in_progress(
+    status = unknown().in_progress(
         StepName.DEPROVISION, reason=Reason.DEPROVISION_IN_PROGRESS, message="seen", at=at(5)
     )
 
@@ -195,8 +211,10 @@ def test_in_progress_marks_running_and_resolves_the_outcome_with_its_reason() ->
 
 
 def test_in_progress_of_a_step_never_begun_starts_it_now_and_resets_retries() -> None:
-    status = VALIDATED.retrying("GuestUnreachable", "down", at=at(2)).in_progress(
-        StepName.DEPROVISION, reason=Reason.DEPROVISION_IN_PROGRESS, message="seen", at=at(3)
+    status = (
+        validated()
+        .retrying("GuestUnreachable", "down", at=at(2))
+        .in_progress(StepName.DEPROVISION, reason=Reason.DEPROVISION_IN_PROGRESS, message="seen", at=at(3))
     )
 
     assert status.step(StepName.DEPROVISION) == Step(
@@ -206,8 +224,10 @@ def test_in_progress_of_a_step_never_begun_starts_it_now_and_resets_retries() ->
 
 
 def test_not_started_makes_the_row_pending_counted_and_resolves_the_outcome() -> None:
-    status = UNKNOWN.retrying("x", "y", at=at(4)).not_started(
-        StepName.DEPROVISION, reason=Reason.DEPROVISION_NOT_STARTED, message="never", at=at(6)
+    status = (
+        unknown()
+        .retrying("x", "y", at=at(4))
+        .not_started(StepName.DEPROVISION, reason=Reason.DEPROVISION_NOT_STARTED, message="never", at=at(6))
     )
 
     body = status.to_body()
@@ -226,7 +246,9 @@ def test_not_started_makes_the_row_pending_counted_and_resolves_the_outcome() ->
 
 
 def test_unreachable_counts_each_try_keeps_the_first_time_and_says_why_in_the_conditions() -> None:
-    status = VALIDATED.unreachable(StepName.DEPROVISION, reason="GuestUnreachable", message="down", at=at(7))
+    status = validated().unreachable(
+        StepName.DEPROVISION, reason="GuestUnreachable", message="down", at=at(7)
+    )
     status = status.unreachable(StepName.DEPROVISION, reason="GuestUnreachable", message="down2", at=at(8))
 
     assert status.to_body() == {
@@ -256,7 +278,7 @@ def test_unreachable_validation_has_no_step_condition_and_moves_to_validating() 
 
 
 def test_fail_ends_the_step_and_the_resource_keeping_the_start_and_the_attempts() -> None:
-    status = BEGUN.begin(StepName.DEPROVISION, message="again", at=at(3)).fail("Timeout", "slow", at=at(9))
+    status = begun().begin(StepName.DEPROVISION, message="again", at=at(3)).fail("Timeout", "slow", at=at(9))
 
     assert status.to_body() == {
         "phase": "Failed",
@@ -332,7 +354,7 @@ def test_adopt_skips_the_steps_up_to_generalize_and_succeeds() -> None:
 
 
 def test_adopt_keeps_the_steps_done_already_and_goes_on_to_capture() -> None:
-    status = VALIDATED.planned(ORDER_WITH_IMAGE).adopt("gen already.", at=at(4))
+    status = validated().planned(ORDER_WITH_IMAGE).adopt("gen already.", at=at(4))
 
     body = status.to_body()
     assert body["phase"] == "Capturing"
@@ -392,3 +414,73 @@ def test_preflight_complete_without_a_begin_counts_one_attempt_started_now() -> 
         attempts=1,
         message="summary",
     )
+
+
+def test_not_run_keeps_the_row_but_its_state_and_message() -> None:
+    status = begun().not_run(StepName.DEPROVISION, message="connection refused")
+
+    assert status.step(StepName.DEPROVISION) == Step(
+        state=StepState.PENDING,
+        started_at=T0 + timedelta(minutes=2),
+        attempts=1,
+        message="connection refused",
+    )
+
+
+def test_in_progress_moves_the_phase_to_the_steps_own() -> None:
+    status = Status(phase=Phase.SHUTTING_DOWN).in_progress(
+        StepName.DEPROVISION, reason=Reason.DEPROVISION_IN_PROGRESS, message="seen", at=at(1)
+    )
+
+    assert status.phase is Phase.DEPROVISIONING
+
+
+def test_unknown_moves_the_phase_to_the_steps_own() -> None:
+    status = Status(phase=Phase.SHUTTING_DOWN).unknown(StepName.DEPROVISION, message="lost", at=at(1))
+
+    assert status.phase is Phase.DEPROVISIONING
+
+
+def test_an_unreachable_running_step_is_pending_again() -> None:
+    status = begun().unreachable(StepName.DEPROVISION, reason="GuestUnreachable", message="down", at=at(3))
+
+    assert status.step(StepName.DEPROVISION).state is StepState.PENDING
+
+
+def test_waiting_writes_no_step_row_when_there_is_no_retry_to_reset() -> None:
+    status = Status().waiting(Phase.PENDING, reason=Reason.VM_CLAIMED_BY_ANOTHER, message="claimed", at=at(1))
+
+    assert status.to_body() == {
+        "phase": "Pending",
+        "conditions": [cond("Ready", "False", "VMClaimedByAnother", "claimed", 1)],
+    }
+
+
+def test_a_retry_writes_its_message_to_ready_and_the_row() -> None:
+    status = validated().retrying("AzureThrottled", "429 from ARM", at=at(2))
+
+    assert status.step(StepName.DEPROVISION) == Step(message="429 from ARM", retries=1)
+    assert status.to_body()["conditions"] == [cond("Ready", "False", "AzureThrottled", "429 from ARM", 0)]
+
+
+def test_a_retry_leaves_pending_only_for_validation() -> None:
+    past_validation = Status(steps={StepName.VALIDATE: Step(state=StepState.SUCCEEDED)})
+    elsewhere = Status(phase=Phase.SHUTTING_DOWN)
+
+    assert past_validation.retrying("AzureThrottled", "429", at=at(1)).phase is Phase.PENDING
+    assert elsewhere.retrying("AzureThrottled", "429", at=at(1)).phase is Phase.SHUTTING_DOWN
+    assert Status().retrying("AzureThrottled", "429", at=at(1)).phase is Phase.VALIDATING
+
+
+def test_adoption_sets_only_the_conditions_of_deprovision_shutdown_and_generalize() -> None:
+    order = (
+        StepName.VALIDATE,
+        StepName.SNAPSHOT,
+        StepName.DEPROVISION,
+        StepName.SHUTDOWN,
+        StepName.GENERALIZE,
+    )
+    status = Status().planned(order).adopt("gen already.", at=at(4))
+
+    assert [c.type for c in status.conditions] == ["Deprovisioned", "Deallocated", "Generalized", "Ready"]
+    assert status.step(StepName.SNAPSHOT).state is StepState.SKIPPED
