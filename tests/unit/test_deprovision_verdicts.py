@@ -347,3 +347,10 @@ def test_the_evidence_is_parsed_only_from_a_complete_report(
 )
 def test_each_host_key_type_is_read_as_type_and_key(line: str, key: str | None) -> None:
     assert guest.parse_host_keys(line) == ((key,) if key else ())
+
+
+def test_with_user_deletion_a_remaining_user_means_the_look_goes_ahead() -> None:
+    user_left = guest.Evidence(user_present=True, host_keys=0, ovf_env_present=False, waagent_running=False)
+
+    assert deprovision.after_look(user_left, delete_user=True) == deprovision.Proceed()
+    assert isinstance(deprovision.after_look(user_left, delete_user=False), deprovision.Verified)

@@ -193,3 +193,9 @@ def test_the_backoff_doubles_up_to_its_cap_and_honours_retry_after(
     failures: int, retry_after: float | None, delay: float
 ) -> None:
     assert retry.backoff(failures, retry_after=retry_after) == delay
+
+
+def test_a_value_that_is_not_utf8_is_read_with_replacement_characters_not_an_exception() -> None:
+    data = {**AZURE, "AZURE_CLIENT_SECRET": b"s\xffcret"}
+
+    assert secrets.azure_credentials(data, namespace="n", name="s").client_secret == "s\ufffdcret"
