@@ -322,6 +322,10 @@ REPORT = "\n".join(
         ),
         pytest.param(REPORT.replace("user=present", "user"), None, id="a fact without a value"),
         pytest.param(REPORT.replace("vmgen-evidence waagent=running", ""), None, id="a truncated report"),
+        pytest.param(REPORT + "\nvmgen-evidence user=present=x", None, id="a later garbled value of a fact"),
+        pytest.param(
+            REPORT + "\nvmgen-evidence user=absent again", None, id="a later fact with trailing words"
+        ),
     ],
 )
 def test_the_evidence_is_parsed_only_from_a_complete_report(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from vmgen.domain import errors, model
+from vmgen.domain import capture_spec, errors, model
 from vmgen.domain.spec import Spec, SshSpec, Timeouts, parse_duration
 from vmgen.domain.status import StepName
 
@@ -212,3 +212,22 @@ def test_each_unit_of_a_duration_counts_its_own_seconds(text: str, seconds: int)
 )
 def test_the_steps_of_a_job(body: dict[str, Any], steps: tuple[str, ...]) -> None:
     assert Spec.from_body(body).steps == tuple(StepName(s) for s in steps)
+
+
+@pytest.mark.parametrize(
+    ("body", "policy"),
+    [
+        pytest.param(MINIMAL, capture_spec.DeletionPolicy.RETAIN, id="by default what the job made is kept"),
+        pytest.param(
+            {**MINIMAL, "deletionPolicy": "Delete"}, capture_spec.DeletionPolicy.DELETE, id="Delete"
+        ),
+    ],
+)
+def test_the_deletion_policy_is_read(body: dict[str, Any], policy: capture_spec.DeletionPolicy) -> None:
+    assert Spec.from_body(body).deletion_policy is policy
+
+
+def test_a_copy_reached_at_a_host_of_its_own_keeps_that_host() -> None:
+    spec = Spec.from_body({**MINIMAL, "source": "Copy"})
+
+    assert spec.ssh == SshSpec("10.0.0.4", 22, "azureuser", "web-01-ssh", ())
