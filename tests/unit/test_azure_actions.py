@@ -52,3 +52,47 @@ ROWS = [
 @pytest.mark.parametrize(("method", "url", "action"), ROWS)
 def test_each_request_maps_to_its_action(method: str, url: str, action: str) -> None:
     assert azure_actions.action_for(method, url) == action
+
+
+ARM = "https://arm.local/subscriptions/s"
+MORE_ROWS = [
+    pytest.param("HEAD", VM, "Microsoft.Compute/virtualMachines/read", id="a HEAD reads"),
+    pytest.param(
+        "get", VM, "Microsoft.Compute/virtualMachines/read", id="a lower-case method is the same verb"
+    ),
+    pytest.param("PATCH", VM, "Microsoft.Compute/virtualMachines/write", id="a PATCH writes"),
+    pytest.param(
+        "DELETE", VM + "/", "Microsoft.Compute/virtualMachines/delete", id="a DELETE with a trailing /"
+    ),
+    pytest.param(
+        "PURGE", VM, "Microsoft.Compute/virtualMachines/action", id="an unknown method is an action"
+    ),
+    pytest.param(
+        "POST",
+        ARM + "/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines",
+        "Microsoft.Compute/virtualMachines/action",
+        id="a POST to a collection is an action on its type",
+    ),
+    pytest.param(
+        "PUT",
+        ARM + "/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0",
+        "Microsoft.Compute/galleries/images/versions/write",
+        id="a nested type keeps every level",
+    ),
+    pytest.param(
+        "GET",
+        ARM + "/resourceGroups/rg",
+        "Microsoft.Resources/subscriptions/resourceGroups/read",
+        id="a group",
+    ),
+    pytest.param(
+        "GET", "https://arm.local/tenants", "Microsoft.Resources/tenants/read", id="the tenant list"
+    ),
+    pytest.param("GET", ARM + "/providers/Microsoft.Compute", "other", id="a provider without a type"),
+    pytest.param("GET", "https://arm.local/", "other", id="the root"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "action"), MORE_ROWS)
+def test_each_verb_and_shape_of_path_maps_to_its_action(method: str, url: str, action: str) -> None:
+    assert azure_actions.action_for(method, url) == action

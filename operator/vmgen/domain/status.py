@@ -146,14 +146,14 @@ class Status:
     ) -> Status:
         """Set one condition; its lastTransitionTime moves only when its status flips."""
         old = self.condition(kind)
-        moved = old is None or old.status != status or old.last_transition_time is None
+        kept = old.last_transition_time if old is not None and old.status == status else None
         new = Condition(
             type=kind.value,
             status=status,
             reason=reason,
             message=message,
             observed_generation=generation,
-            last_transition_time=now if moved else (old.last_transition_time if old else now),
+            last_transition_time=kept or now,
         )
         if old is None:
             return replace(self, conditions=(*self.conditions, new))
