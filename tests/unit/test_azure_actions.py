@@ -96,3 +96,24 @@ MORE_ROWS = [
 @pytest.mark.parametrize(("method", "url", "action"), MORE_ROWS)
 def test_each_verb_and_shape_of_path_maps_to_its_action(method: str, url: str, action: str) -> None:
     assert azure_actions.action_for(method, url) == action
+
+
+EDGE_ROWS = [
+    pytest.param(
+        "GET",
+        ARM + "/providers/",
+        "Microsoft.Resources/subscriptions/providers/read",
+        id="the provider list, with a trailing slash",
+    ),
+    pytest.param(
+        "PUT",
+        VM + "/providers/Microsoft.Authorization/locks/l",
+        "Microsoft.Authorization/locks/write",
+        id="an extension resource is named by its own provider",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "action"), EDGE_ROWS)
+def test_the_last_provider_of_a_path_names_the_action(method: str, url: str, action: str) -> None:
+    assert azure_actions.action_for(method, url) == action

@@ -170,3 +170,10 @@ def test_a_version_is_ready_only_when_provisioned_and_replicated(
     )
 
     assert version.ready is ready
+
+
+def test_a_retry_counted_in_an_earlier_pass_is_not_counted_again() -> None:
+    before = Status().retrying("GuestUnreachable", "down", at=AT)
+    after = before.with_step(StepName.VALIDATE, message="still down")
+
+    assert telemetry.changes(before, after).guest_unreachable is False

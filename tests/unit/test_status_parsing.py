@@ -7,13 +7,15 @@ value must read as "not there", never crash the handler or be taken at face valu
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from vmgen.domain import model
-from vmgen.domain.conditions import Condition, ConditionStatus, parse_time
+from vmgen.domain.conditions import Condition, ConditionStatus, format_time, parse_time
 from vmgen.domain.status import Outputs, Phase, Status, Step, StepName, StepState, VmInfo
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -196,3 +198,22 @@ def test_a_vm_body_reads_every_field() -> None:
 
     assert VmInfo.from_body(body) == VmInfo("/vm/1", "Windows", "running", "Generalized")
     assert VmInfo.from_body({"id": None, "osType": None, "powerState": None, "osState": None}) == VmInfo()
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's local time zone is not UTC (time.tzset reads TZ again, before and after)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("new_york")
+def test_times_are_read_and_written_in_utc_whatever_the_machines_time_zone() -> None:
+    assert parse_time("2026-01-01T12:00:00") == T0
+    assert (
+        format_time(datetime(2026, 1, 1, 7, 0, tzinfo=timezone(timedelta(hours=-5))))
+        == "2026-01-01T12:00:00Z"
+    )

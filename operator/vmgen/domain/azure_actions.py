@@ -43,7 +43,6 @@ def action_for(method: str, url: str) -> str:
     if len(segments) < 2:
         return "other"
     namespace, rest = segments[0], segments[1:]
+    # a trailing action (`.../deallocate`) is a type segment without a name: it joins the types as such
     types = rest[0::2]
-    if len(rest) % 2 == 1 and len(types) > 1 and verb == "action":
-        return f"{namespace}/{'/'.join(types)}/action"
     return f"{namespace}/{'/'.join(types)}/{verb}"
