@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fleet_common import linux_job, proc_kib  # benchmarks/fleet_common.py, next to this script
 from kubernetes import client, config
 
 from vmgen_testbed.arm.server import ArmSimulator
@@ -40,13 +41,6 @@ MINIMUM_WRITES = 3
 """The look through Run Command before deprovision, deallocate, generalize."""
 MINIMUM_POLLS = 2
 """At least one poll of each long-running operation: Run Command and deallocate."""
-
-
-def proc_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 def main() -> None:
@@ -134,29 +128,8 @@ def run_fleet(cp: Any, sim: Any, host: Any, operator: Any, *, prefix: str, count
     for name in names:
         sb = host.create(name)
         sandboxes.append(sb)
-        sim.seed_vm(subscription_id=SUBSCRIPTION, resource_group=GROUP, name=name, os_type="Linux", guest=sb)
-        cp.kubectl(
-            "-n", NAMESPACE, "create", "secret", "generic", f"{name}-ssh", "--type=kubernetes.io/ssh-auth",
-            f"--from-file=ssh-privatekey={sb.private_key_path}",
-        )  # fmt: skip
         docs.append(
-            {
-                "apiVersion": "vmgen.io/v1alpha1",
-                "kind": "VMGeneralization",
-                "metadata": {"name": name, "namespace": NAMESPACE},
-                "spec": {
-                    "vm": {"subscriptionId": SUBSCRIPTION, "resourceGroup": GROUP, "name": name},
-                    "osType": "Linux",
-                    "azure": {"credentialsSecretRef": {"name": "azure-sp"}},
-                    "ssh": {
-                        "host": sb.ip,
-                        "port": sb.port,
-                        "username": sb.username,
-                        "privateKeySecretRef": {"name": f"{name}-ssh"},
-                        "hostKeys": list(sb.host_keys),
-                    },
-                },
-            }
+            linux_job(cp, sim, sb, name=name, namespace=NAMESPACE, subscription=SUBSCRIPTION, group=GROUP)
         )
     api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(cp.kubeconfig)))
     start = time.monotonic()

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fleet_common import linux_job  # benchmarks/fleet_common.py, next to this script
 from kubernetes import client, config
 
 from vmgen_testbed.arm.server import ArmSimulator
@@ -107,35 +108,8 @@ def run_batch(cp: Any, sim: Any, host: Any, operator: Any, *, prefix: str, count
     docs = []
     for name in names:
         sb = host.create(name)
-        sim.seed_vm(subscription_id=SUBSCRIPTION, resource_group=GROUP, name=name, os_type="Linux", guest=sb)
-        cp.kubectl(
-            "-n",
-            "bench",
-            "create",
-            "secret",
-            "generic",
-            f"{name}-ssh",
-            "--type=kubernetes.io/ssh-auth",
-            f"--from-file=ssh-privatekey={sb.private_key_path}",
-        )
         docs.append(
-            {
-                "apiVersion": "vmgen.io/v1alpha1",
-                "kind": "VMGeneralization",
-                "metadata": {"name": name, "namespace": "bench"},
-                "spec": {
-                    "vm": {"subscriptionId": SUBSCRIPTION, "resourceGroup": GROUP, "name": name},
-                    "osType": "Linux",
-                    "azure": {"credentialsSecretRef": {"name": "azure-sp"}},
-                    "ssh": {
-                        "host": sb.ip,
-                        "port": sb.port,
-                        "username": sb.username,
-                        "privateKeySecretRef": {"name": f"{name}-ssh"},
-                        "hostKeys": list(sb.host_keys),
-                    },
-                },
-            }
+            linux_job(cp, sim, sb, name=name, namespace="bench", subscription=SUBSCRIPTION, group=GROUP)
         )
     api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(cp.kubeconfig)))
     group = ("vmgen.io", "v1alpha1", "bench", "vmgeneralizations")

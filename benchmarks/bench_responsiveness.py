@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fleet_common import proc_kib  # benchmarks/fleet_common.py, next to this script
 from kubernetes import client, config
 
 from vmgen_testbed.arm.server import ArmSimulator
@@ -74,13 +75,6 @@ def accepting_port() -> int:
     threading.Thread(target=serve, daemon=True).start()
     port: int = listener.getsockname()[1]
     return port
-
-
-def proc_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 def document(name: str, *, public_key: str, port: int) -> dict[str, Any]:

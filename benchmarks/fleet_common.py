@@ -1,0 +1,47 @@
+"""What the benchmarks share: reading a process's memory, and one Linux VM made into a job.
+
+Each benchmark runs as a script (`python benchmarks/bench_x.py`), so this module is imported from the
+script's own folder; it is not a benchmark itself (`make bench` runs only `bench_*.py`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def proc_kib(pid: int, field: str) -> int:
+    """A `/proc/<pid>/status` figure in KiB (VmRSS, VmHWM); 0 when the field is missing."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def linux_job(
+    cp: Any, sim: Any, sb: Any, *, name: str, namespace: str, subscription: str, group: str
+) -> dict[str, Any]:
+    """Seed the sandbox `sb` as VM `name` in the simulator, store its SSH key as `<name>-ssh` and return
+    the VMGeneralization for it (host keys pinned, the shared `azure-sp` Secret)."""
+    sim.seed_vm(subscription_id=subscription, resource_group=group, name=name, os_type="Linux", guest=sb)
+    cp.kubectl(
+        "-n", namespace, "create", "secret", "generic", f"{name}-ssh", "--type=kubernetes.io/ssh-auth",
+        f"--from-file=ssh-privatekey={sb.private_key_path}",
+    )  # fmt: skip
+    return {
+        "apiVersion": "vmgen.io/v1alpha1",
+        "kind": "VMGeneralization",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "vm": {"subscriptionId": subscription, "resourceGroup": group, "name": name},
+            "osType": "Linux",
+            "azure": {"credentialsSecretRef": {"name": "azure-sp"}},
+            "ssh": {
+                "host": sb.ip,
+                "port": sb.port,
+                "username": sb.username,
+                "privateKeySecretRef": {"name": f"{name}-ssh"},
+                "hostKeys": list(sb.host_keys),
+            },
+        },
+    }
