@@ -150,7 +150,9 @@ def names(spec: Spec, *, owner: str) -> CopyNames:
 def copy_disks(spec: Spec, vm: model.VmObservation, *, owner: str) -> tuple[CopyDisk, ...]:
     """One disk per snapshot the snapshot step took (capture.snapshots), in the same order."""
     base = names(spec, owner=owner).vm
-    luns: list[int | None] = [None]
+    # The same filter as capture.snapshots (a disk without an id has no snapshot), so that the pairs
+    # below line up: a missing OS disk id must not make lun 0's snapshot the copy's OS disk.
+    luns: list[int | None] = [None] if vm.os_disk_id else []
     if spec.preserve_source.include_data_disks:
         luns += [lun for lun, disk in vm.data_disks if disk]
     shots = capture.snapshots(spec, vm, owner=owner)
@@ -164,7 +166,7 @@ def copy_disks(spec: Spec, vm: model.VmObservation, *, owner: str) -> tuple[Copy
             snapshot_id=capture.snapshot_id(shot.ref),
             lun=lun,
         )
-        for lun, shot in zip(luns, shots, strict=False)
+        for lun, shot in zip(luns, shots, strict=True)
     )
 
 
