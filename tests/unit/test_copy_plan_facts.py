@@ -70,19 +70,19 @@ AT_START = at(STOPPING, StepName.VALIDATE, StepName.STOP_SOURCE, StepName.SNAPSH
 
 class TestTheSourceRowsCarryTheirStepReasonAndMessage:
     def test_a_deallocated_source_checkpoints_stop_source(self) -> None:
-        action = copy_plan.plan(STOPPING, AT_STOP, source(P.DEALLOCATED), now=NOW)
+        action = copy_plan.plan(STOPPING, AT_STOP, source(P.DEALLOCATED))
 
         assert action == Checkpoint(
             StepName.STOP_SOURCE, Reason.SOURCE_STOPPED, "The source VM is deallocated."
         )
 
     def test_a_running_source_again_checkpoints_start_source(self) -> None:
-        action = copy_plan.plan(STOPPING, AT_START, source(P.RUNNING), now=NOW)
+        action = copy_plan.plan(STOPPING, AT_START, source(P.RUNNING))
 
         assert action == Checkpoint(StepName.START_SOURCE, Reason.SOURCE_STARTED, "The source VM runs again.")
 
     def test_a_generalized_source_is_never_started_and_the_message_says_where_its_snapshots_are(self) -> None:
-        action = copy_plan.plan(STOPPING, AT_START, source(P.DEALLOCATED, generalized=True), now=NOW)
+        action = copy_plan.plan(STOPPING, AT_START, source(P.DEALLOCATED, generalized=True))
 
         assert action == Fail(
             Reason.SOURCE_NOT_RESTARTED,
@@ -92,7 +92,7 @@ class TestTheSourceRowsCarryTheirStepReasonAndMessage:
 
     @pytest.mark.parametrize("power", [P.STARTING, P.DEALLOCATING])
     def test_a_source_in_transition_is_waited_for_with_its_state_named(self, power: model.PowerState) -> None:
-        action = copy_plan.plan(STOPPING, AT_START, source(power), now=NOW)
+        action = copy_plan.plan(STOPPING, AT_START, source(power))
 
         assert action == Wait(
             Reason.VM_TRANSITIONING,

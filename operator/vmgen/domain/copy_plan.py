@@ -84,8 +84,10 @@ class CopyDisk:
     """None for the OS disk."""
 
 
-def plan(spec: Spec, status: Status, vm: model.VmObservation | None, *, now: datetime) -> Action | None:
-    """The copy's own rows; None: the normal rows decide (and, after the copy step, act on the copy)."""
+def plan(spec: Spec, status: Status, vm: model.VmObservation | None) -> Action | None:
+    """The copy's own rows; None: the normal rows decide (and, after the copy step, act on the copy).
+    No clock: these rows depend on the step and the source's power state only; the copy's own deadline is
+    judged by `readiness`, called by the steps."""
     step = status.current_step
     if step is StepName.DELETE_COPY:
         return DeleteCopy()
