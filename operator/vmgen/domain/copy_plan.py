@@ -84,8 +84,10 @@ class CopyDisk:
     """None for the OS disk."""
 
 
-def plan(spec: Spec, status: Status, vm: model.VmObservation | None, *, now: datetime) -> Action | None:
-    """The copy's own rows; None: the normal rows decide (and, after the copy step, act on the copy)."""
+def plan(spec: Spec, status: Status, vm: model.VmObservation | None) -> Action | None:
+    """The copy's own rows; None: the normal rows decide (and, after the copy step, act on the copy).
+    No clock: these rows depend on the step and the source's power state only; the copy's own deadline is
+    judged by `readiness`, called by the steps."""
     step = status.current_step
     if step is StepName.DELETE_COPY:
         return DeleteCopy()
@@ -150,7 +152,9 @@ def names(spec: Spec, *, owner: str) -> CopyNames:
 def copy_disks(spec: Spec, vm: model.VmObservation, *, owner: str) -> tuple[CopyDisk, ...]:
     """One disk per snapshot the snapshot step took (capture.snapshots), in the same order."""
     base = names(spec, owner=owner).vm
-    luns: list[int | None] = [None]
+    # The same filter as capture.snapshots (a disk without an id has no snapshot), so that the pairs
+    # below line up: a missing OS disk id must not make lun 0's snapshot the copy's OS disk.
+    luns: list[int | None] = [None] if vm.os_disk_id else []
     if spec.preserve_source.include_data_disks:
         luns += [lun for lun, disk in vm.data_disks if disk]
     shots = capture.snapshots(spec, vm, owner=owner)
@@ -164,7 +168,7 @@ def copy_disks(spec: Spec, vm: model.VmObservation, *, owner: str) -> tuple[Copy
             snapshot_id=capture.snapshot_id(shot.ref),
             lun=lun,
         )
-        for lun, shot in zip(luns, shots, strict=False)
+        for lun, shot in zip(luns, shots, strict=True)
     )
 
 

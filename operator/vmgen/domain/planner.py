@@ -132,7 +132,7 @@ def plan(
         )
     if step is StepName.PREFLIGHT:  # collects every finding itself, a missing VM included
         return RunPreflight()
-    if spec.copied and (copying := copy_plan.plan(spec, status, observation, now=now)) is not None:
+    if spec.copied and (copying := copy_plan.plan(spec, status, observation)) is not None:
         return copying
     if observation is None:
         return Fail(
