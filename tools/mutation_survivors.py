@@ -47,6 +47,12 @@ class Survivor:
     diff: str
 
 
+def _key(line: str) -> str:
+    """A mutated line as explanations match it: stripped, and without the XX that mutmut puts around a
+    mutated string literal (a mutated empty string is written `""` in an explanation)."""
+    return line.strip().replace("XX", "")
+
+
 def results(only: str | None) -> tuple[Counter[str], list[Survivor]]:
     statuses: Counter[str] = Counter()
     survivors: list[Survivor] = []
@@ -62,7 +68,7 @@ def results(only: str | None) -> tuple[Counter[str], list[Survivor]]:
                 diff = get_diff_for_mutant(name, path=path)
                 added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+ ")]
                 added += [line[1:].strip() for line in diff.splitlines() if line == "+"]
-                survivors.append(Survivor(name, _NUMBER.sub("", name), added[0] if added else "", diff))
+                survivors.append(Survivor(name, _NUMBER.sub("", name), _key(added[0] if added else ""), diff))
     return statuses, survivors
 
 
@@ -74,7 +80,7 @@ def explanations() -> tuple[dict[str, str], dict[tuple[str, str], str]]:
         for entry in data.get("function", []):
             functions[entry["name"]] = entry["why"]
         for entry in data.get("mutant", []):
-            mutants[(entry["function"], entry["mutated"].strip())] = entry["why"]
+            mutants[(entry["function"], _key(entry["mutated"]))] = entry["why"]
     return functions, mutants
 
 
