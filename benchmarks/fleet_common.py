@@ -45,3 +45,34 @@ def linux_job(
             },
         },
     }
+
+
+def operator_for(cp: Any, sim: Any, state: Path, *, namespace: str, **settings: Any) -> Any:
+    """The CRD, the jobs' namespace with the simulator's service principal as `azure-sp`, and a `vmgen run`
+    (not started) under the chart's ServiceAccount in vmgen-system; `settings` go to OperatorProcess."""
+    from vmgen_testbed.helm import operator_kubeconfig
+    from vmgen_testbed.operator_process import OperatorProcess
+    from vmgen_testbed.paths import REPO_ROOT
+
+    cp.kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
+    cp.wait_established("vmgeneralizations.vmgen.io")
+    for ns in (namespace, "vmgen-system"):
+        cp.kubectl("create", "namespace", ns)
+    cp.kubectl(
+        "-n", namespace, "create", "secret", "generic", "azure-sp",
+        f"--from-literal=AZURE_TENANT_ID={sim.tenant_id}",
+        f"--from-literal=AZURE_CLIENT_ID={sim.client_id}",
+        f"--from-literal=AZURE_CLIENT_SECRET={sim.client_secret}",
+    )  # fmt: skip
+    account = operator_kubeconfig(
+        kubectl=cp.kubectl_path, kubeconfig=cp.kubeconfig, namespace="vmgen-system", out=state / "sa"
+    )
+    return OperatorProcess(
+        kubeconfig=str(account),
+        arm_endpoint=sim.base_url,
+        ca_bundle=str(sim.ca_bundle),
+        authority=sim.authority,
+        log_path=state / "operator.log",
+        operator_namespace="vmgen-system",
+        **settings,
+    )
