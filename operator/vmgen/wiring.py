@@ -113,6 +113,7 @@ def build(settings: config.Config) -> Runtime:
                     authority=settings.authority,
                     ca_bundle=settings.ca_bundle,
                     poll_interval=settings.poll_interval,
+                    max_connections=settings.max_requests_in_flight,
                     request_policies=(counted.azure_policy(),),
                 ),
                 pacing.Pacer(

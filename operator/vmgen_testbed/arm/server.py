@@ -623,6 +623,7 @@ class ArmSimulator:
             api=api,
             request_body=request_body,
             response_headers=dict(response_headers or {}),
+            connection=_peer(request),
         )
         with self.world.lock:
             self.world.log.append(record)
@@ -975,3 +976,8 @@ def _json_of(response: web.StreamResponse) -> Any:
         return json.loads(body)
     except ValueError:
         return None
+
+
+def _peer(request: web.Request) -> str:
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else ""

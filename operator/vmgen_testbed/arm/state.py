@@ -76,6 +76,7 @@ class RequestRecord:
     api: str = "arm"  # "arm" or "entra"
     request_body: Any = None  # parsed JSON of ARM requests; never recorded for Entra (it holds secrets)
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. Azure-AsyncOperation, Retry-After
+    connection: str = ""  # the client's "host:port": one value per TCP (and TLS) connection
 
     def is_for_vm(self, vm_name: str) -> bool:
         """The request is about exactly this VM (not `vm-12` when asked for `vm-1`)."""

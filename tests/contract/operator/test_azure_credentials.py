@@ -3,7 +3,9 @@ worked around: the secret stays out of messages and TLS stays verified."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +70,47 @@ async def test_a_ca_bundle_that_does_not_sign_the_endpoint_is_refused_rather_tha
     async with azure.ComputeFactory(untrusting)(service_principal) as compute:
         with pytest.raises((errors.AzureUnavailable, errors.AzureAuthenticationFailed), match="CERTIFICATE"):
             await compute.observe(vm)
+
+
+async def test_one_tls_connection_carries_many_requests_with_a_ca_bundle(
+    arm: Any,
+    azure_settings: azure.AzureSettings,
+    service_principal: ports.AzureCredentials,
+    seed_vm: Callable[..., model.VmRef],
+) -> None:
+    # azure-core given connection_verify=<CA file> makes an SSLContext per request, and aiohttp pools by
+    # context identity: every request was a new connection and handshake (docs/benchmarks.md, memory).
+    assert azure_settings.ca_bundle is not None
+    vm = seed_vm()
+    before = len(arm.requests())
+
+    async with azure.ComputeFactory(azure_settings)(service_principal) as compute:
+        for _ in range(20):
+            assert await compute.observe(vm) is not None
+
+    sent = arm.requests()[before:]
+    reads = [record for record in sent if record.operation == "get"]
+    assert len(reads) == 20
+    assert all(record.connection for record in sent)
+    assert len({record.connection for record in reads}) == 1
+    assert len({record.connection for record in sent}) == 1  # the token request too: one session
+
+
+async def test_a_session_keeps_at_most_max_connections_however_many_requests_run_at_once(
+    arm: Any,
+    azure_settings: azure.AzureSettings,
+    service_principal: ports.AzureCredentials,
+    seed_vm: Callable[..., model.VmRef],
+) -> None:
+    vm = seed_vm()
+    capped = replace(azure_settings, max_connections=3)
+    before = len(arm.requests())
+
+    async with azure.ComputeFactory(capped)(service_principal) as compute:
+        await compute.observe(vm)  # the token first, so the 12 below are all reads
+        observed = await asyncio.gather(*(compute.observe(vm) for _ in range(12)))
+
+    assert all(found is not None for found in observed)
+    reads = [record for record in arm.requests()[before:] if record.operation == "get"]
+    assert len(reads) == 13
+    assert 1 < len({record.connection for record in reads}) <= 3
