@@ -30,7 +30,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fleet_common import linux_job, operator_for, proc_kib  # benchmarks/fleet_common.py, next to this script
+from fleet_common import (
+    linux_job,
+    operator_for,
+    proc_kib,
+    wait_ready,
+)  # benchmarks/fleet_common.py, next to this script
 from kubernetes import client, config
 
 from vmgen_testbed.arm.server import ArmSimulator
@@ -165,21 +170,10 @@ def run_fleet(cp: Any, sim: Any, host: Any, operator: Any, *, prefix: str, count
     for doc in docs:  # the API call a `kubectl apply` makes
         created[doc["metadata"]["name"]] = time.monotonic()
         api.create_namespaced_custom_object(*GROUP_API, doc)
-    ready: dict[str, float] = {}
-    deadline = time.monotonic() + 1800
-    while len(ready) < count and time.monotonic() < deadline:
-        for item in api.list_namespaced_custom_object(*GROUP_API)["items"]:
-            name = item["metadata"]["name"]
-            status = item.get("status", {})
-            if name not in created or name in ready:
-                continue
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])):
-                ready[name] = time.monotonic() - created[name]
-            if status.get("phase") == "Failed":
-                raise SystemExit(f"{name} failed: {status}")
-        time.sleep(0.1)
-    if len(ready) < count:
-        raise SystemExit(f"only {len(ready)}/{count} Ready; log: {operator.logs()[-2000:]}")
+    try:
+        ready = wait_ready(api, GROUP_API, created, timeout=1800)
+    except SystemExit as exc:
+        raise SystemExit(f"{exc}; log: {operator.logs()[-2000:]}") from None
     first = min(created.values())
     return {
         "names": names,

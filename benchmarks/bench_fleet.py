@@ -19,7 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fleet_common import linux_job, operator_for, proc_kib  # benchmarks/fleet_common.py, next to this script
+from fleet_common import (
+    linux_job,
+    operator_for,
+    proc_kib,
+    wait_ready,
+)  # benchmarks/fleet_common.py, next to this script
 from kubernetes import client, config
 
 from vmgen_testbed.arm.server import ArmSimulator
@@ -107,25 +112,17 @@ def run_fleet(cp: Any, sim: Any, host: Any, operator: Any, *, prefix: str, count
             linux_job(cp, sim, sb, name=name, namespace=NAMESPACE, subscription=SUBSCRIPTION, group=GROUP)
         )
     api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(cp.kubeconfig)))
-    start = time.monotonic()
+    created: dict[str, float] = {}
     for doc in docs:  # the API call a `kubectl apply` makes
+        created[doc["metadata"]["name"]] = time.monotonic()
         api.create_namespaced_custom_object(*GROUP_API, doc)
-    ready: dict[str, float] = {}
-    deadline = start + 600
-    while len(ready) < count and time.monotonic() < deadline:
-        for item in api.list_namespaced_custom_object(*GROUP_API)["items"]:
-            name = item["metadata"]["name"]
-            status = item.get("status", {})
-            if name not in names or name in ready:
-                continue
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])):
-                ready[name] = time.monotonic() - start
-            if status.get("phase") == "Failed":
-                raise SystemExit(f"{name} failed: {status}")
-        time.sleep(0.05)
-    if len(ready) < count:
-        raise SystemExit(f"only {len(ready)}/{count} Ready after 600 s; log: {operator.logs()[-2000:]}")
-    return {"names": names, "sandboxes": sandboxes, "all": max(ready.values()), "each": list(ready.values())}
+    try:
+        ready = wait_ready(api, GROUP_API, created, timeout=600)
+    except SystemExit as exc:
+        raise SystemExit(f"{exc}; log: {operator.logs()[-2000:]}") from None
+    first = min(created.values())
+    every = max(created[name] + ready[name] for name in names) - first
+    return {"names": names, "sandboxes": sandboxes, "all": every, "each": list(ready.values())}
 
 
 if __name__ == "__main__":

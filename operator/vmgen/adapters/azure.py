@@ -12,14 +12,11 @@ Traps it avoids:
   the client and passed to every `begin_*`. `begin_deallocate` returns the continuation token right
   after ARM's 202, so the workflow can record it before waiting; `wait_deallocate` resumes from it
   in any process.
-- TLS is always verified, for ARM and for Entra alike, by one `ssl.SSLContext` per session (the CA bundle
-  or the system's trust store) held by the session's one aiohttp connector (`SharedTransport`). azure-core
-  given `connection_verify=<a CA file>` builds a new SSLContext for *every request*, and aiohttp pools
-  connections by SSLContext identity, so no connection was ever reused: each request paid a new TLS
-  handshake and left an idle connection with a 128 KiB read buffer for 15 s (about three quarters of the
-  operator's memory per job in flight, docs/benchmarks.md). A custom `arm_endpoint` still needs its own
-  scope and authority (sovereign clouds); instance discovery is disabled for authorities that are not a
-  public Azure cloud.
+- TLS is always verified, for ARM and for Entra alike, by one `ssl.SSLContext` per session (the CA
+  bundle or the system's trust store) held by the session's one aiohttp connector
+  (`azure_transport.SharedTransport`, which says why not azure-core's per-request `connection_verify`).
+  A custom `arm_endpoint` still needs its own scope and authority (sovereign clouds); instance
+  discovery is disabled for authorities that are not a public Azure cloud.
 - A failed asynchronous operation raises `HttpResponseError` with the poll's status 200: errors are
   classified by ARM's `error.code` first (`errors.AZURE_CODES`), by HTTP status second.
   ARM's 401 arrives as `ClientAuthenticationError`, exactly like Entra refusing the secret.
@@ -39,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -55,7 +51,6 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.policies._utils import get_retry_after
-from azure.core.pipeline.transport._aiohttp import AioHttpTransport  # typed; the package re-exports it lazily
 from azure.identity import AzureAuthorityHosts
 from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.compute import models as azmodels
@@ -63,10 +58,10 @@ from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.compute.aio.operations import VirtualMachinesOperations
 
 from vmgen import config
-from vmgen.adapters import azure_answers, lro_polling
+from vmgen.adapters import azure_answers, azure_transport, lro_polling
 from vmgen.domain import errors, model, polling, ports
 
-__all__ = ["AzureCompute", "AzureSession", "AzureSettings", "ComputeFactory", "SharedTransport", "translate"]
+__all__ = ["AzureCompute", "AzureSession", "AzureSettings", "ComputeFactory", "translate"]
 
 _PUBLIC_AUTHORITIES = frozenset(
     {
@@ -128,7 +123,7 @@ class AzureSession:
     def __init__(self, settings: AzureSettings, credentials: ports.AzureCredentials | None) -> None:
         self.settings = settings
         self.secret = credentials.client_secret if credentials else None
-        self.transport = SharedTransport(settings.ca_bundle, limit=settings.max_connections)
+        self.transport = azure_transport.SharedTransport(settings.ca_bundle, limit=settings.max_connections)
         self._credential = _credential(settings, credentials, self.transport)
         self._compute: dict[str, ComputeManagementClient] = {}
         self._network: dict[str, Any] = {}  # NetworkManagementClient, imported on first use
@@ -304,49 +299,10 @@ class AzureCompute:
         return self.session.translated()
 
 
-class SharedTransport(AioHttpTransport):
-    """One aiohttp session for every client and the credential of an `AzureSession`.
-
-    Its connector holds the session's SSLContext (so azure-core never passes one per request: every
-    request is sent with `connection_verify` left True, which means "the connector's") and at most
-    `limit` connections. The clients' and the credential's `close()` leave it open; `shut()` (the
-    session's `aclose`, after theirs) closes it. Made by the first request (aiohttp wants a running loop;
-    an unreadable CA bundle then fails that request as any TLS failure does, `translate`).
-    """
-
-    def __init__(self, ca_bundle: str | None, *, limit: int) -> None:
-        super().__init__()
-        self._ca_bundle, self._limit = ca_bundle, limit
-
-    async def open(self) -> None:
-        if self.session is None:
-            if self._has_been_opened:
-                raise ValueError("the Azure session was closed; a closed account is never used again")
-            self.session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=_ssl_context(self._ca_bundle), limit=self._limit),
-                trust_env=True,  # HTTPS_PROXY and friends, as azure-core's own session reads them
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,  # azure-core decompresses itself
-            )
-            self._has_been_opened = True
-
-    async def close(self) -> None:
-        """Shared: a client or credential closing does not close the session (`shut` does)."""
-
-    async def shut(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
-        self._has_been_opened = True  # a closed session is not opened again
-
-
-def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """The session's one TLS context: the CA bundle, else the system's trust store; always verifying."""
-    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
-
-
 def _credential(
-    settings: AzureSettings, credentials: ports.AzureCredentials | None, transport: SharedTransport
+    settings: AzureSettings,
+    credentials: ports.AzureCredentials | None,
+    transport: azure_transport.SharedTransport,
 ) -> ClientSecretCredential | DefaultAzureCredential:
     options: dict[str, Any] = {
         "authority": settings.authority,

@@ -4,12 +4,14 @@
 shared by every client of the process) is passed as `polling=` to a `begin_*` call, also when
 resuming from a continuation token. Between polls it sleeps for `polling.next_poll(...)` (Retry-After
 first, then what operations of that kind took lately); when the operation has ended it tells the
-latencies how long it took from the poller's creation.
+latencies when it was last seen running and first seen done (counted from the poller's creation).
 
 Traps avoided:
 - Only the delay is replaced (`_extract_delay`, the one hook azure-core polls through); the status
   links, the final GET and failure handling stay azure-core's own.
 - A failed or abandoned operation teaches nothing: only a success is observed.
+- The duration learnt is `polling.observed`: between the last answer "still running" and the first
+  answer "done" (why not either one alone: domain/polling.py).
 - A poller resumed after a restart has not seen the beginning; its (short) duration is one sample of
   a median and moves it little (domain/polling.py).
 """
@@ -61,10 +63,13 @@ class LearnedPolling(AsyncARMPolling):
         self._kind = kind
         self._clock = clock
         self._began = clock()
+        self._running: float | None = None  # seconds after `_began` of the last answer "still running"
 
     def _extract_delay(self) -> float:
+        # azure-core asks for the delay right after each answer that says the operation is running
+        self._running = elapsed = self._clock() - self._began
         return polling.next_poll(
-            elapsed=self._clock() - self._began,
+            elapsed=elapsed,
             typical=self._latencies.typical(self._kind),
             retry_after=get_retry_after(self._pipeline_response),
             interval=float(self._timeout),
@@ -72,4 +77,5 @@ class LearnedPolling(AsyncARMPolling):
 
     async def run(self) -> None:
         await super().run()
-        self._latencies.observe(self._kind, self._clock() - self._began)
+        done = self._clock() - self._began
+        self._latencies.observe(self._kind, polling.observed(running=self._running, done=done))

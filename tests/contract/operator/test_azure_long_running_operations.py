@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -12,7 +13,7 @@ import pytest
 
 from tests.contract.operator.guests import vm_ref
 from vmgen.adapters import azure
-from vmgen.domain import errors, model, ports
+from vmgen.domain import errors, model, polling, ports
 from vmgen_testbed.arm.server import Fault
 
 
@@ -71,6 +72,34 @@ async def test_a_new_client_resumes_the_deallocation_from_the_token_until_the_vm
     assert [r.operation for r in requests_for(arm, vm)].count("deallocate") == 1, "begun again, not resumed"
     assert observed is not None and observed.power_state is model.PowerState.DEALLOCATED
     assert arm.vm_state(vm.subscription_id, vm.resource_group, vm.name)["powerState"] == "deallocated"
+
+
+async def test_the_duration_learnt_from_a_deallocation_is_between_its_last_running_and_first_done_poll(
+    arm: Any,
+    azure_settings: azure.AzureSettings,
+    service_principal: ports.AzureCredentials,
+    seed_vm: Callable[..., model.VmRef],
+) -> None:
+    # Learning when the end was *seen* drifted upwards poll after poll; learning the last "running"
+    # answer erred low by an interval and flooded the tail (domain/polling.py, adapters/lro_polling.py).
+    settings = replace(azure_settings, poll_interval=0.4, latencies=polling.Latencies())
+    arm.set_latency("deallocate", 1.0)  # from the POST to the end (reset after the test)
+    vm = seed_vm()
+
+    async with azure.ComputeFactory(settings)(service_principal) as compute:
+        await compute.wait_deallocate(vm, await compute.begin_deallocate(vm))
+
+    learnt = settings.latencies.typical("deallocate")
+    (begun,) = [r for r in requests_for(arm, vm) if r.operation == "deallocate"]
+    polls = [poll for poll in polls_of(arm, begun) if poll.operation == "operationStatus"]
+    running = [
+        poll.timestamp - begun.timestamp for poll in polls if poll.response_body["status"] == "InProgress"
+    ]
+    done = [poll.timestamp - begun.timestamp for poll in polls if poll.response_body["status"] == "Succeeded"]
+    assert learnt is not None and running and done
+    last_running, first_done = max(running), min(done)
+    assert first_done - last_running >= 0.3  # polls at the 0.4 s interval: nothing was learnt before
+    assert last_running + 0.1 < learnt < first_done - 0.1  # about the middle, as polling.observed says
 
 
 @pytest.mark.parametrize(
