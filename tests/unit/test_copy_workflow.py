@@ -39,6 +39,19 @@ class TestTheCopyPath:
         assert world.vm.guest.deprovision_runs == 0 and not world.vm.generalized
         assert [t.host for t in world.deprovisioner.targets] == ["10.0.0.9"]
 
+    async def test_the_steps_on_the_copy_name_the_copy_and_its_source_in_their_events(self) -> None:
+        world = copy_world()
+
+        await world.run(passes=80)
+
+        name = world.status["outputs"]["copy"]["vmId"].rsplit("/", 1)[-1]
+        label = f"the copy {name} of VM web-01"
+        messages = {e.reason: e.message for e in world.events.events}
+        assert messages["ShutdownStarted"] == f"Deallocating {label}."
+        assert messages["GeneralizeStarted"] == f"Marking {label} as generalized."
+        assert messages["Capturing"] == f"Creating managed image web-golden-img from {label}."
+        assert messages["ManagedImageCreated"].endswith(f"/images/web-golden-img created from {label}.")
+
     async def test_a_subnet_that_does_not_exist_fails_before_any_disk(self) -> None:
         world = copy_world(
             subnetId="/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/x"

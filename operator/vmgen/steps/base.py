@@ -120,6 +120,14 @@ class Pass:
         return copy_plan.target(self.spec, self.status)
 
     @property
+    def target_label(self) -> str:
+        """How messages name the target: "VM web-01", or "the copy web-01-copy of VM web-01"."""
+        target = self.target
+        if target == self.spec.vm:
+            return f"VM {target.name}"
+        return f"the copy {target.name} of VM {self.spec.vm.name}"
+
+    @property
     def ssh_host(self) -> str:
         return copy_plan.ssh_host(self.spec, self.status)
 

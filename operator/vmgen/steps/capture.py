@@ -25,7 +25,7 @@ async def capture_image(p: Pass, action: planner.CaptureImage) -> float:
     assert ref is not None and p.spec.capture.managed_image is not None  # CAPTURE is planned only then
     image_id = capture.managed_image_id(ref)
     if p.status.step(StepName.CAPTURE).state is not StepState.RUNNING:
-        p.events.normal(Reason.CAPTURING, f"Creating managed image {ref.name} from VM {p.spec.vm.name}.")
+        p.events.normal(Reason.CAPTURING, f"Creating managed image {ref.name} from {p.target_label}.")
         await p.save(p.status.begin(StepName.CAPTURE, message=f"Creating managed image {ref.name}.", at=p.at))
     azure = p.azure()
     found = await azure.get_managed_image(ref)
@@ -33,7 +33,7 @@ async def capture_image(p: Pass, action: planner.CaptureImage) -> float:
     if findings := capture.image_findings(image_id, found, recorded=recorded, owner=owner):
         raise errors.PermanentError(findings[0].message, reason=findings[0].reason)
     if found is not None and found.provisioning_state == "Succeeded":
-        message = f"Managed image {image_id} created from VM {p.spec.vm.name}."
+        message = f"Managed image {image_id} created from {p.target_label}."
         p.events.normal(Reason.MANAGED_IMAGE_CREATED, message)
         # Recorded here too: an image an earlier attempt made (tagged as ours) is adopted with its id.
         status = p.status.with_outputs(replace(p.status.outputs, managed_image_id=image_id))

@@ -19,7 +19,7 @@ from vmgen.steps.record import checkpoint
 
 
 async def begin(p: Pass, action: planner.BeginDeallocate) -> float:
-    p.events.normal(Reason.SHUTDOWN_STARTED, f"Deallocating VM {p.spec.vm.name}.")
+    p.events.normal(Reason.SHUTDOWN_STARTED, f"Deallocating {p.target_label}.")
     await p.save(p.status.begin(StepName.SHUTDOWN, message="Asking Azure to deallocate the VM.", at=p.at))
     token = await p.azure().begin_deallocate(p.target)
     await p.save(

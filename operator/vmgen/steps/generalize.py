@@ -18,7 +18,7 @@ from vmgen.steps.record import checkpoint
 
 
 async def generalize(p: Pass, action: planner.Generalize) -> float:
-    p.events.normal(Reason.GENERALIZE_STARTED, f"Marking VM {p.spec.vm.name} as generalized.")
+    p.events.normal(Reason.GENERALIZE_STARTED, f"Marking {p.target_label} as generalized.")
     await p.save(p.status.begin(StepName.GENERALIZE, message="Asking Azure to generalize the VM.", at=p.at))
     try:
         await asyncio.wait_for(
@@ -26,7 +26,7 @@ async def generalize(p: Pass, action: planner.Generalize) -> float:
         )
     except TimeoutError:
         raise errors.AzureUnavailable(
-            f"Azure did not answer generalize for VM {p.spec.vm.name} within spec.timeouts.generalize."
+            f"Azure did not answer generalize for {p.target_label} within spec.timeouts.generalize."
         ) from None
     return await checkpoint(
         p, planner.Checkpoint(StepName.GENERALIZE, Reason.VM_GENERALIZED, "Azure marked the VM generalized.")

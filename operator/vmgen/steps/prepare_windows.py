@@ -61,7 +61,7 @@ async def validate(p: Pass, action: ValidateWindows) -> float:
 async def start(p: Pass, action: StartSysprep) -> float | None:
     guest = await open_guest(p)
     report = _parsed(windows.parse_preflight, await _read(guest, windows.preflight_script()))
-    verdict = windows_plan.after_preflight(report, vm_name=p.spec.vm.name)
+    verdict = windows_plan.after_preflight(report, vm_name=p.target.name)
     if isinstance(verdict, windows_plan.GiveUp):
         await fail_with(p, verdict.reason, verdict.message)
         return None
