@@ -14,16 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fleet_common import linux_job  # benchmarks/fleet_common.py, next to this script
+from fleet_common import linux_job, operator_for  # benchmarks/fleet_common.py, next to this script
 from kubernetes import client, config
 
 from vmgen_testbed.arm.server import ArmSimulator
-from vmgen_testbed.helm import operator_kubeconfig
 from vmgen_testbed.kube import ControlPlane
 from vmgen_testbed.linux.rootfs import ensure_rootfs
 from vmgen_testbed.linux.sandbox import SandboxHost
 from vmgen_testbed.operator_process import OperatorProcess
-from vmgen_testbed.paths import REPO_ROOT
 
 SUBSCRIPTION = "6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 GROUP = "rg-bench"
@@ -48,35 +46,7 @@ def main() -> None:
         host = SandboxHost(state / "guests")
         operator: OperatorProcess | None = None
         try:
-            cp.kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
-            cp.kubectl(
-                "wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s"
-            )
-            for ns in ("bench", "vmgen-system"):
-                cp.kubectl("create", "namespace", ns)
-            cp.kubectl(
-                "-n",
-                "bench",
-                "create",
-                "secret",
-                "generic",
-                "azure-sp",
-                f"--from-literal=AZURE_TENANT_ID={sim.tenant_id}",
-                f"--from-literal=AZURE_CLIENT_ID={sim.client_id}",
-                f"--from-literal=AZURE_CLIENT_SECRET={sim.client_secret}",
-            )
-            account = operator_kubeconfig(
-                kubectl=cp.kubectl_path, kubeconfig=cp.kubeconfig, namespace="vmgen-system", out=state / "sa"
-            )
-            operator = OperatorProcess(
-                kubeconfig=str(account),
-                arm_endpoint=sim.base_url,
-                ca_bundle=str(sim.ca_bundle),
-                authority=sim.authority,
-                log_path=state / "operator.log",
-                operator_namespace="vmgen-system",
-                poll_interval=0.05,
-            )
+            operator = operator_for(cp, sim, state, namespace="bench", poll_interval=0.05)
             operator.start()
             print(f"operator start to live:          {operator.wait_ready():.2f} s")
             first = run_batch(cp, sim, host, operator, prefix="first", count=1)

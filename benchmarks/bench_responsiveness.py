@@ -31,15 +31,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fleet_common import proc_kib  # benchmarks/fleet_common.py, next to this script
+from fleet_common import operator_for, proc_kib  # benchmarks/fleet_common.py, next to this script
 from kubernetes import client, config
 
 from vmgen_testbed.arm.server import ArmSimulator
 from vmgen_testbed.guest import ScriptResult
-from vmgen_testbed.helm import operator_kubeconfig
 from vmgen_testbed.kube import ControlPlane
 from vmgen_testbed.operator_process import OperatorProcess
-from vmgen_testbed.paths import REPO_ROOT
 
 SUBSCRIPTION = "7c2a3b4d-5e6f-4a7b-9c8d-0e1f2a3b4c5d"
 GROUP = "rg-busy"
@@ -119,16 +117,14 @@ def main() -> None:
             key = state / "id_ed25519"
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
             public_key = " ".join(key.with_suffix(".pub").read_text().split()[:2])
-            cp.kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
-            cp.wait_established("vmgeneralizations.vmgen.io")
-            for ns in (NAMESPACE, "vmgen-system"):
-                cp.kubectl("create", "namespace", ns)
-            cp.kubectl(
-                "-n", NAMESPACE, "create", "secret", "generic", "azure-sp",
-                f"--from-literal=AZURE_TENANT_ID={sim.tenant_id}",
-                f"--from-literal=AZURE_CLIENT_ID={sim.client_id}",
-                f"--from-literal=AZURE_CLIENT_SECRET={sim.client_secret}",
-            )  # fmt: skip
+            operator = operator_for(
+                cp,
+                sim,
+                state,
+                namespace=NAMESPACE,
+                poll_interval=POLL_INTERVAL,
+                extra_env={"MALLOC_ARENA_MAX": "2"},
+            )
             cp.kubectl(
                 "-n", NAMESPACE, "create", "secret", "generic", "ssh", "--type=kubernetes.io/ssh-auth",
                 f"--from-file=ssh-privatekey={key}",
@@ -139,19 +135,6 @@ def main() -> None:
                 sim.seed_vm(
                     subscription_id=SUBSCRIPTION, resource_group=GROUP, name=name, guest=SilentGuest()
                 )
-            account = operator_kubeconfig(
-                kubectl=cp.kubectl_path, kubeconfig=cp.kubeconfig, namespace="vmgen-system", out=state / "sa"
-            )
-            operator = OperatorProcess(
-                kubeconfig=str(account),
-                arm_endpoint=sim.base_url,
-                ca_bundle=str(sim.ca_bundle),
-                authority=sim.authority,
-                log_path=state / "operator.log",
-                operator_namespace="vmgen-system",
-                poll_interval=POLL_INTERVAL,
-                extra_env={"MALLOC_ARENA_MAX": "2"},
-            )
             operator.start()
             operator.wait_ready()
             started = proc_kib(operator.pid, "VmRSS")

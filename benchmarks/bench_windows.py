@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import trustme
+from fleet_common import operator_for  # benchmarks/fleet_common.py, next to this script
 from kubernetes import client, config
 
 from vmgen_testbed.arm.server import ArmSimulator
-from vmgen_testbed.helm import operator_kubeconfig
 from vmgen_testbed.kube import ControlPlane
 from vmgen_testbed.operator_process import OperatorProcess
-from vmgen_testbed.paths import REPO_ROOT
 from vmgen_testbed.windows_fixtures import seed_windows_guest, start_windows_guest
 
 SUBSCRIPTION = "6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e"
@@ -43,32 +42,9 @@ def main() -> None:
         guests: list[Any] = []
         operator: OperatorProcess | None = None
         try:
-            cp.kubectl("apply", "-f", str(REPO_ROOT / "crds/vmgeneralization.yaml"))
+            operator = operator_for(cp, sim, state, namespace=NAMESPACE, poll_interval=0.05)
             cp.kubectl(
-                "wait", "--for=condition=Established", "crd/vmgeneralizations.vmgen.io", "--timeout=60s"
-            )
-            for ns in (NAMESPACE, "vmgen-system"):
-                cp.kubectl("create", "namespace", ns)
-            kubectl = ("-n", NAMESPACE, "create", "secret", "generic")
-            cp.kubectl(
-                *kubectl,
-                "azure-sp",
-                f"--from-literal=AZURE_TENANT_ID={sim.tenant_id}",
-                f"--from-literal=AZURE_CLIENT_ID={sim.client_id}",
-                f"--from-literal=AZURE_CLIENT_SECRET={sim.client_secret}",
-            )
-            cp.kubectl(*kubectl, "winrm-ca", f"--from-file=ca.crt={ca_path}")
-            account = operator_kubeconfig(
-                kubectl=cp.kubectl_path, kubeconfig=cp.kubeconfig, namespace="vmgen-system", out=state / "sa"
-            )
-            operator = OperatorProcess(
-                kubeconfig=str(account),
-                arm_endpoint=sim.base_url,
-                ca_bundle=str(sim.ca_bundle),
-                authority=sim.authority,
-                log_path=state / "operator.log",
-                operator_namespace="vmgen-system",
-                poll_interval=0.05,
+                "-n", NAMESPACE, "create", "secret", "generic", "winrm-ca", f"--from-file=ca.crt={ca_path}"
             )
             operator.start()
             operator.wait_ready()
