@@ -26,17 +26,14 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from fleet_common import (
-    linux_job,
     operator_for,
     proc_kib,
-    wait_ready,
+    run_linux_fleet,
 )  # benchmarks/fleet_common.py, next to this script
-from kubernetes import client, config
 
 from vmgen_testbed.arm.server import ArmSimulator
 from vmgen_testbed.kube import ControlPlane
@@ -47,7 +44,6 @@ from vmgen_testbed.operator_process import OperatorProcess
 SUBSCRIPTION = "8d3b4c5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
 GROUP = "rg-critical"
 NAMESPACE = "critical"
-GROUP_API = ("vmgen.io", "v1alpha1", NAMESPACE, "vmgeneralizations")
 AZURE_SECONDS = {"runCommand": 30.0, "deallocate": 60.0, "generalize": 4.0}
 """Typical Azure latencies: RunShellScript about 30 s end to end, deallocate about a minute, generalize
 a few seconds (observed ranges on Azure: 20-60 s, 30-90 s, 1-5 s)."""
@@ -155,33 +151,18 @@ def guest_deprovision_seconds(sandbox: Any) -> float:
 
 def run_fleet(cp: Any, sim: Any, host: Any, operator: Any, *, prefix: str, count: int) -> dict[str, Any]:
     names = [f"{prefix}-{i:03d}" for i in range(count)]
-    docs, sandboxes = [], []
-    for name in names:
-        sb = host.create(name)
-        sandboxes.append(sb)
-        wrapper = Path(sb.rootfs) / "usr/local/sbin/waagent"
-        wrapper.write_text(WRAPPER)
-        wrapper.chmod(0o755)
-        docs.append(
-            linux_job(cp, sim, sb, name=name, namespace=NAMESPACE, subscription=SUBSCRIPTION, group=GROUP)
-        )
-    api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(cp.kubeconfig)))
-    created: dict[str, float] = {}
-    for doc in docs:  # the API call a `kubectl apply` makes
-        created[doc["metadata"]["name"]] = time.monotonic()
-        api.create_namespaced_custom_object(*GROUP_API, doc)
-    try:
-        ready = wait_ready(api, GROUP_API, created, timeout=1800)
-    except SystemExit as exc:
-        raise SystemExit(f"{exc}; log: {operator.logs()[-2000:]}") from None
-    first = min(created.values())
-    return {
-        "names": names,
-        "sandboxes": sandboxes,
-        "ready": ready,
-        "all": max(created[n] + ready[n] for n in names) - first,
-        "guest": {sb.name: guest_deprovision_seconds(sb) for sb in sandboxes},
-    }
+    result = run_linux_fleet(
+        cp, sim, host, operator, names=names, namespace=NAMESPACE, subscription=SUBSCRIPTION, group=GROUP,
+        timeout=1800, prepare=timed_waagent,
+    )  # fmt: skip
+    return {**result, "guest": {sb.name: guest_deprovision_seconds(sb) for sb in result["sandboxes"]}}
+
+
+def timed_waagent(sandbox: Any) -> None:
+    """The wrapper that times the real waagent inside the guest (WRAPPER)."""
+    wrapper = Path(sandbox.rootfs) / "usr/local/sbin/waagent"
+    wrapper.write_text(WRAPPER)
+    wrapper.chmod(0o755)
 
 
 if __name__ == "__main__":

@@ -15,17 +15,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from fleet_common import (
-    linux_job,
     operator_for,
     proc_kib,
-    wait_ready,
+    run_linux_fleet,
 )  # benchmarks/fleet_common.py, next to this script
-from kubernetes import client, config
 
 from vmgen_testbed.arm.server import ArmSimulator
 from vmgen_testbed.kube import ControlPlane
@@ -36,7 +33,6 @@ from vmgen_testbed.operator_process import OperatorProcess
 SUBSCRIPTION = "6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 GROUP = "rg-fleet"
 NAMESPACE = "fleet"
-GROUP_API = ("vmgen.io", "v1alpha1", NAMESPACE, "vmgeneralizations")
 MINIMUM_READS = 4
 """A fresh GET (with instance view) before each action that acts on what Azure shows: validate,
 deprovision, deallocate, generalize (the contract: re-read the VM before acting)."""
@@ -104,25 +100,11 @@ def host_teardown(host: Any, sandboxes: list[Any]) -> None:
 
 def run_fleet(cp: Any, sim: Any, host: Any, operator: Any, *, prefix: str, count: int) -> dict[str, Any]:
     names = [f"{prefix}-{i:02d}" for i in range(count)]
-    docs, sandboxes = [], []
-    for name in names:
-        sb = host.create(name)
-        sandboxes.append(sb)
-        docs.append(
-            linux_job(cp, sim, sb, name=name, namespace=NAMESPACE, subscription=SUBSCRIPTION, group=GROUP)
-        )
-    api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(cp.kubeconfig)))
-    created: dict[str, float] = {}
-    for doc in docs:  # the API call a `kubectl apply` makes
-        created[doc["metadata"]["name"]] = time.monotonic()
-        api.create_namespaced_custom_object(*GROUP_API, doc)
-    try:
-        ready = wait_ready(api, GROUP_API, created, timeout=600)
-    except SystemExit as exc:
-        raise SystemExit(f"{exc}; log: {operator.logs()[-2000:]}") from None
-    first = min(created.values())
-    every = max(created[name] + ready[name] for name in names) - first
-    return {"names": names, "sandboxes": sandboxes, "all": every, "each": list(ready.values())}
+    result = run_linux_fleet(
+        cp, sim, host, operator, names=names, namespace=NAMESPACE, subscription=SUBSCRIPTION, group=GROUP,
+        timeout=600,
+    )  # fmt: skip
+    return {**result, "each": list(result["ready"].values())}
 
 
 if __name__ == "__main__":

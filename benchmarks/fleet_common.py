@@ -1,4 +1,5 @@
-"""What the benchmarks share: reading a process's memory, and one Linux VM made into a job.
+"""What the benchmarks share: reading a process's memory, one Linux VM made into a job, the operator, and a
+fleet of such jobs applied at once and waited for (`run_linux_fleet`).
 
 Each benchmark runs as a script (`python benchmarks/bench_x.py`), so this module is imported from the
 script's own folder; it is not a benchmark itself (`make bench` runs only `bench_*.py`).
@@ -6,8 +7,14 @@ script's own folder; it is not a benchmark itself (`make bench` runs only `bench
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from kubernetes import client, config, watch
+
+GROUP = "vmgen.io", "v1alpha1"
 
 
 def proc_kib(pid: int, field: str) -> int:
@@ -84,10 +91,6 @@ def wait_ready(
     """Seconds from each resource's create (`created`: name -> time.monotonic()) until its Ready=True,
     seen through a watch (each change arrives within milliseconds; a list every 100 ms added about
     50 ms on average to every figure). Raises SystemExit when one fails or the time runs out."""
-    import time
-
-    from kubernetes import watch
-
     ready: dict[str, float] = {}
     deadline = time.monotonic() + timeout
     while len(ready) < len(created) and time.monotonic() < deadline:
@@ -111,3 +114,42 @@ def wait_ready(
     if len(ready) < len(created):
         raise SystemExit(f"only {len(ready)}/{len(created)} Ready after {timeout:g} s")
     return ready
+
+
+def run_linux_fleet(
+    cp: Any,
+    sim: Any,
+    host: Any,
+    operator: Any,
+    *,
+    names: list[str],
+    namespace: str,
+    subscription: str,
+    group: str,
+    timeout: float,
+    prepare: Callable[[Any], None] = lambda sandbox: None,
+) -> dict[str, Any]:
+    """One sandbox and job per name (`prepare` runs on each sandbox before its job), all created at once;
+    returns the sandboxes, each job's seconds from its create to Ready, and from the first create to the
+    last Ready ("all")."""
+    docs, sandboxes = [], []
+    for name in names:
+        sb = host.create(name)
+        prepare(sb)
+        sandboxes.append(sb)
+        docs.append(
+            linux_job(cp, sim, sb, name=name, namespace=namespace, subscription=subscription, group=group)
+        )
+    api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(cp.kubeconfig)))
+    resources = (*GROUP, namespace, "vmgeneralizations")
+    created: dict[str, float] = {}
+    for doc in docs:  # the API call a `kubectl apply` makes
+        created[doc["metadata"]["name"]] = time.monotonic()
+        api.create_namespaced_custom_object(*resources, doc)
+    try:
+        ready = wait_ready(api, resources, created, timeout=timeout)
+    except SystemExit as exc:
+        raise SystemExit(f"{exc}; log: {operator.logs()[-2000:]}") from None
+    first = min(created.values())
+    every = max(created[name] + ready[name] for name in names) - first
+    return {"names": names, "sandboxes": sandboxes, "ready": ready, "all": every}
